@@ -1,0 +1,46 @@
+"""The edit case as Python code sees it, and a loaded benchmark split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL.Image import Image
+
+TASKS = ("understanding", "reasoning")
+SPLITS = ("train", "public", "hidden")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One edit case (DESIGN.md, case schema). Options keep their letter order (A, B, ...)."""
+
+    case_id: str
+    task: str  # "understanding" | "reasoning"
+    question_type: str  # e.g. "modality", "organ", "finding", "which_frame", "count_frames"
+    images: tuple[Image, ...]  # 1 (understanding) or 2-4 frames (reasoning)
+    question: str
+    options: dict[str, str]  # letter -> option text, letters "A".."H" in order
+    answer: str  # the correct letter
+    target: str  # the letter the edit must make the model answer
+    rephrase_question: str  # other wording, same images
+    rephrase_images: tuple[Image, ...]  # other images, same question, same correct answer
+    loc_question: str  # unrelated text-only question
+    loc_answer: str
+    m_loc_images: tuple[Image, ...]  # unrelated image question
+    m_loc_question: str
+    m_loc_answer: str
+    source: str  # "<medmnist flag>:<label or labels>" or wherever the case came from
+
+
+@dataclass(frozen=True)
+class BenchmarkSplit:
+    """A validated split plus the provenance every result must carry."""
+
+    name: str  # e.g. "multimededit-mini"
+    version: str
+    split: str  # "train" | "public" | "hidden"
+    sha256: str  # the manifest's hash of this split's canonical content
+    cases: tuple[Case, ...]
+
+    def __len__(self) -> int:
+        return len(self.cases)

@@ -1,0 +1,3 @@
+"""Importing this module registers every built-in editor."""
+
+# One import per editor module; each module registers itself with @register_editor.
