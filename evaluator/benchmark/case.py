@@ -30,6 +30,9 @@ class Case:
     m_loc_question: str
     m_loc_answer: str
     source: str  # "<medmnist flag>:<label or labels>" or wherever the case came from
+    # JSON: the question's kind, parameters and per-frame labels ("" when unknown); lets
+    # tests prove that no single frame determines a reasoning answer.
+    question_spec: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,217 @@
+"""The worker: claim the oldest PENDING request, hold its lease with a heartbeat, evaluate each
+requested setting on the hidden split, store the results, and mark it FINISHED or FAILED."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import re
+import socket
+import threading
+import traceback
+import uuid
+from typing import Any
+
+import yaml
+
+from evaluator.executors import Executor
+
+log = logging.getLogger(__name__)
+LOG_TAIL_LINES = 50
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class Worker:
+    """Drives requests from a store through an executor. The store is any object with the
+    `submissions.store.Store` methods (claim, heartbeat, save_result, finish, fail,
+    reap_expired); the evaluator never imports the submissions package."""
+
+    def __init__(
+        self,
+        store: Any,
+        executor: Executor,
+        *,
+        benchmark: str,
+        split: str = "hidden",
+        lease_s: float = 60,
+        max_attempts: int = 3,
+        worker_id: str | None = None,
+        heartbeat_s: float | None = None,
+        limit: int | None = None,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.benchmark = str(benchmark)
+        self.split = split
+        self.lease_s = lease_s
+        self.max_attempts = max_attempts
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.last_request_id: int | None = None  # the request run_once last claimed
+        self.limit = limit  # first N cases only: smoke tests, never for published results
+        self.heartbeat_s = heartbeat_s if heartbeat_s is not None else max(lease_s / 3, 0.05)
+
+    def run_once(self) -> bool:
+        """Reap lost leases, then claim and run one request. False if none was pending."""
+        reaped = self.store.reap_expired(self.max_attempts)
+        if reaped:
+            log.warning("requests %s lost their worker's lease; requeued or failed", reaped)
+        request = self.store.claim(self.worker_id, self.lease_s)
+        if request is None:
+            return False
+        self.last_request_id = request.id
+        log.info(
+            "worker %s claimed request #%d (attempt %d)",
+            self.worker_id,
+            request.id,
+            request.attempts,
+        )
+        self._run(request)
+        return True
+
+    def run_forever(self, stop_event: threading.Event, idle_s: float = 5.0) -> None:
+        """Run requests until `stop_event` is set, sleeping `idle_s` when the queue is empty."""
+        while not stop_event.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:
+                log.exception("worker %s: store error; retrying in %.0fs", self.worker_id, idle_s)
+                worked = False
+            if not worked:
+                stop_event.wait(idle_s)
+
+    def _run(self, request: Any) -> None:
+        capture = _LogTail(LOG_TAIL_LINES)
+        logging.getLogger().addHandler(capture)
+        heartbeat = _Heartbeat(self, request.id)
+        heartbeat.start()
+        try:
+            config = _config_mapping(request.record.editor_config)
+            settings = list(request.record.settings)
+            for index, setting in enumerate(settings):
+                spec = self._spec(request, setting, config)
+                heartbeat.set_stage(index, len(settings))
+                result = self.executor.run(spec, heartbeat.progress)
+                heartbeat.beat()
+                self.store.save_result(request.id, self.worker_id, setting, result)
+            heartbeat.stop()
+            self.store.finish(request.id, self.worker_id)
+            log.info("request #%d FINISHED", request.id)
+        except Exception as err:
+            heartbeat.stop()
+            if heartbeat.lost:
+                log.error(
+                    "request #%d: lease lost while running; leaving it to the reaper", request.id
+                )
+                return
+            reason = _one_line(err)
+            tail = capture.text() + "\n" + traceback.format_exc()
+            tail = "\n".join(ANSI_ESCAPE.sub("", tail).strip().splitlines()[-LOG_TAIL_LINES:])
+            log.error("request #%d FAILED: %s", request.id, reason)
+            try:
+                self.store.fail(request.id, self.worker_id, reason, tail)
+            except Exception as fail_err:
+                log.error("request #%d: could not record the failure: %s", request.id, fail_err)
+        finally:
+            heartbeat.stop()
+            logging.getLogger().removeHandler(capture)
+
+    def _spec(self, request: Any, setting: str, config: dict[str, Any]) -> Any:
+        from evaluator.run import RunSpec
+
+        return RunSpec(
+            model=request.record.model_id,
+            revision=request.record.revision,
+            editor=request.record.editor,
+            config=config,
+            benchmark=self.benchmark,
+            split=self.split,
+            setting=setting,
+            limit=self.limit,
+            seed=0,
+        )
+
+
+class _Heartbeat:
+    """Background thread: extends the lease every `heartbeat_s` and writes progress, summed
+    over the request's settings (done in earlier settings + done in the current one)."""
+
+    def __init__(self, worker: Worker, request_id: int) -> None:
+        self.worker = worker
+        self.request_id = request_id
+        self.lost = False
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._stage = (0, 1)
+        self._done: int | None = None
+        self._total: int | None = None
+        self._thread = threading.Thread(
+            target=self._loop, name=f"heartbeat-{request_id}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def set_stage(self, index: int, count: int) -> None:
+        with self._lock:
+            self._stage = (index, count)
+
+    def progress(self, done: int, total: int) -> None:
+        with self._lock:
+            index, count = self._stage
+            self._done = index * total + done
+            self._total = count * total
+
+    def beat(self) -> bool:
+        """Renew the lease and write progress now; False once the lease is lost."""
+        with self._lock:
+            done, total = self._done, self._total
+        held = self.worker.store.heartbeat(
+            self.request_id, self.worker.worker_id, self.worker.lease_s, done, total
+        )
+        if not held:
+            self.lost = True
+            log.error("request #%d: lease lost", self.request_id)
+        return held
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.worker.heartbeat_s):
+            try:
+                if not self.beat():
+                    return
+            except Exception:
+                log.exception("heartbeat for request #%d failed; retrying", self.request_id)
+
+
+class _LogTail(logging.Handler):
+    """Keeps the last `lines` formatted log lines of the process while a request runs."""
+
+    def __init__(self, lines: int) -> None:
+        super().__init__(level=logging.INFO)
+        self.lines: collections.deque[str] = collections.deque(maxlen=lines)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.extend(self.format(record).splitlines())
+        except Exception:
+            self.handleError(record)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _config_mapping(text: str) -> dict[str, Any]:
+    data = yaml.safe_load(text) if text and text.strip() else {}
+    return dict(data or {})
+
+
+def _one_line(err: BaseException) -> str:
+    message = ANSI_ESCAPE.sub("", str(err)).strip().splitlines()
+    first = message[0] if message else ""
+    return f"{type(err).__name__}: {first}"[:500]
