@@ -101,7 +101,9 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         return value
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"field {name!r}: expected a list, got {type(value).__name__} {value!r}")
+            raise ConfigError(
+                f"field {name!r}: expected a list, got {type(value).__name__} {value!r}"
+            )
         item = args[0] if args else Any
         items = [_coerce(name, v, item) for v in value]
         return tuple(items) if origin is tuple else items

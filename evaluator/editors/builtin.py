@@ -1,3 +1,8 @@
 """Importing this module registers every built-in editor."""
 
 # One import per editor module; each module registers itself with @register_editor.
+import evaluator.editors.ft  # noqa: F401
+import evaluator.editors.grace  # noqa: F401
+import evaluator.editors.ike  # noqa: F401
+import evaluator.editors.lora  # noqa: F401
+import evaluator.editors.wise  # noqa: F401

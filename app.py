@@ -1,0 +1,105 @@
+"""MultiMedEdit leaderboard: `python app.py` serves the Gradio app on 127.0.0.1:7860.
+
+On a fresh machine it builds what is missing (benchmark, zoo models) in the background,
+queues the baseline submissions and runs an in-process worker, so rows appear as results land.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="Serve the MultiMedEdit leaderboard; on first start build the benchmark and "
+        "zoo models, queue the baselines and evaluate them in-process.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on")
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not evaluate requests in this process (workers run elsewhere)",
+    )
+    parser.add_argument(
+        "--no-build",
+        action="store_true",
+        help="do not build missing data nor queue baselines; serve what the store holds",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small benchmark, short zoo training, baselines on few cases: first rows in minutes",
+    )
+    parser.add_argument(
+        "--medmnist-root",
+        default=None,
+        help="folder of MedMNIST .npz files "
+        "(default: $MME_MEDMNIST_ROOT or ../shared/data/medmnist)",
+    )
+    parser.add_argument(
+        "--home", default=None, help="run-time data folder (default: $MME_HOME or ./data)"
+    )
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="SQLAlchemy URL of the store (default: $MME_STORE_URL or <home>/store.db)",
+    )
+    parser.add_argument("--refresh-s", type=float, default=5.0, help="seconds between UI refreshes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.home:
+        os.environ["MME_HOME"] = str(Path(args.home).resolve())
+    if args.store:
+        os.environ["MME_STORE_URL"] = args.store
+    if args.medmnist_root:
+        os.environ["MME_MEDMNIST_ROOT"] = str(Path(args.medmnist_root).resolve())
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    from evaluator import paths
+    from evaluator.editors.registry import editor_names
+    from leaderboard.bootstrap import BootstrapOptions, start_in_background
+    from leaderboard.service import LeaderboardService, launch_kwargs
+    from leaderboard.ui import build_ui
+    from submissions import Store
+
+    paths.home().mkdir(parents=True, exist_ok=True)
+    store = Store(paths.store_url())
+    editor_names()  # import every editor (torch, transformers, peft) before any thread starts
+    status, stop = None, None
+    if not args.no_build:
+        options = BootstrapOptions(
+            medmnist_root=paths.medmnist_root(), quick=args.quick, worker=not args.no_worker
+        )
+        status, stop, _ = start_in_background(store, options)
+    service = LeaderboardService(store, status)
+    app = build_ui(
+        load_results=service.results,
+        load_requests=service.requests,
+        results_version=service.results_version,
+        submit=service.submit,
+        editor_names=editor_names,
+        status=service.status_line,
+        manifest_path=paths.benchmark_dir() / "manifest.json",
+        refresh_s=args.refresh_s,
+    )
+    try:
+        app.launch(server_name=args.host, server_port=args.port, **launch_kwargs(paths.store_url()))
+    finally:
+        if stop is not None:
+            stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""`python -m evaluator editors`: every registered editor with its config fields."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from evaluator.editors.base import ConfigError
+from evaluator.editors.registry import editor_names, get_editor
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="List the editors and their config fields (name, type, default, help).",
+    )
+    parser.add_argument("names", nargs="*", help="only these editors (default: all)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def describe_editors(names: list[str] | None = None) -> dict[str, list[dict]]:
+    """{editor name: its config's describe()} for the given or all registered editors."""
+    return {name: get_editor(name).config_class.describe() for name in names or editor_names()}
+
+
+def format_editors(described: dict[str, list[dict]]) -> str:
+    lines = []
+    for name, fields in described.items():
+        lines.append(name)
+        for f in fields:
+            lines.append(f"  {f['name']}: {f['type']} = {f['default']!r}")
+            if f["help"]:
+                lines.append(f"      {f['help']}")
+        if not fields:
+            lines.append("  (no config fields)")
+        lines.append("")
+    return "\n".join(lines).rstrip() or "no editors registered"
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        described = describe_editors(args.names)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(described, indent=2, default=list))
+    else:
+        print(format_editors(described))
+    return 0

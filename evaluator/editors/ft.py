@@ -1,0 +1,115 @@
+"""FT-L: fine-tune one projection of one decoder layer on the edit's teacher-forced loss, with
+the weight change kept inside a norm ball around the original weights."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import torch
+
+from evaluator.editors.base import ConfigError, Editor, EditorConfig
+from evaluator.editors.hooks import (
+    LAYER_HELP,
+    MODULE_KINDS,
+    check_layer_spec,
+    check_positive,
+    edit_probe,
+    field,
+    model_mode,
+    only_trainable,
+    resolve_layer,
+    seed_everything,
+)
+from evaluator.editors.registry import register_editor
+
+if TYPE_CHECKING:
+    from evaluator.benchmark.case import Case
+    from evaluator.models.adapter import VLMAdapter
+
+
+@dataclass(frozen=True)
+class FTConfig(EditorConfig):
+    layer: int | float = field(0.5, f"decoder layer to fine-tune: {LAYER_HELP}")
+    module: Literal["mlp.up", "mlp.gate", "mlp.down", "attn.q", "attn.k", "attn.v", "attn.o"] = (
+        field("mlp.down", "which projection of that layer is fine-tuned")
+    )
+    steps: int = field(25, "Adam steps per edit")
+    lr: float = field(5e-3, "Adam learning rate")
+    norm_constraint: float = field(
+        5e-2, "radius of the ball around the original weights the change is projected into"
+    )
+    norm_kind: Literal["linf", "l2"] = field(
+        "linf", "linf bounds each weight's change; l2 bounds the whole change's Frobenius norm"
+    )
+    early_stop_loss: float = field(1e-2, "stop an edit once its loss is below this (0 = never)")
+
+    def check(self) -> None:
+        check_layer_spec("layer", self.layer)
+        if self.module not in MODULE_KINDS:
+            raise ConfigError(f"field 'module': {self.module!r} is not one of {MODULE_KINDS}")
+        check_positive(self, "steps", "lr", "norm_constraint")
+        check_positive(self, "early_stop_loss", allow_zero=True)
+
+    def check_for_model(self, num_layers: int) -> None:
+        resolve_layer("layer", self.layer, num_layers)
+
+
+def project_to_ball(weight: torch.Tensor, original: torch.Tensor, radius: float, kind: str) -> None:
+    """In place: moves `weight` back into the `kind` ball of `radius` around `original`."""
+    delta = weight - original
+    if kind == "linf":
+        delta = delta.clamp(-radius, radius)
+    else:
+        norm = delta.norm()
+        if norm > radius:
+            delta = delta * (radius / norm)
+    weight.copy_(original + delta)
+
+
+@register_editor("ft")
+class FTEditor(Editor):
+    """Edits in place; the protocol restores the touched module between single edits, and in
+    lifelong editing the changes accumulate (each edit's ball is around the pre-edit weights)."""
+
+    config_class = FTConfig
+    config: FTConfig
+
+    def __init__(
+        self,
+        adapter: VLMAdapter,
+        config: EditorConfig,
+        *,
+        train_cases: Sequence[Case] = (),
+        seed: int = 0,
+    ) -> None:
+        super().__init__(adapter, config, train_cases=train_cases, seed=seed)
+        layer = resolve_layer("layer", self.config.layer, adapter.num_layers)
+        self.module_name = adapter.module_name(layer, self.config.module)
+
+    def touched_modules(self) -> list[str]:
+        return [self.module_name]
+
+    def apply(self, case: Case) -> None:
+        seed_everything(self.seed)
+        module = self.adapter.get_module(self.module_name)
+        params = list(module.parameters())
+        original = {n: p.detach().clone() for n, p in module.named_parameters()}
+        named = dict(module.named_parameters())
+        optimizer = torch.optim.Adam(params, lr=self.config.lr)
+        probe = edit_probe(case)
+        with only_trainable(self.adapter.model, params), model_mode(self.adapter.model, False):
+            for _ in range(self.config.steps):
+                optimizer.zero_grad(set_to_none=True)
+                loss = self.adapter.loss([probe])
+                if loss.item() < self.config.early_stop_loss:
+                    break
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    for name, p in named.items():
+                        project_to_ball(
+                            p, original[name], self.config.norm_constraint, self.config.norm_kind
+                        )
+        optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,146 @@
+"""LoRA and AdaLoRA editing through peft: low-rank adapters on chosen projections of the
+language model's decoder layers, trained on the edit; removed with peft's unload on reset."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from peft import AdaLoraConfig, AdaLoraModel, LoraConfig, LoraModel
+
+from evaluator.editors.base import ConfigError, Editor, EditorConfig
+from evaluator.editors.hooks import (
+    LAYER_HELP,
+    MODULE_KINDS,
+    check_fraction,
+    check_layer_spec,
+    check_positive,
+    edit_probe,
+    field,
+    model_mode,
+    resolve_layer,
+    restored_requires_grad,
+    seed_everything,
+)
+from evaluator.editors.registry import register_editor
+
+if TYPE_CHECKING:
+    from evaluator.benchmark.case import Case
+    from evaluator.models.adapter import VLMAdapter
+
+ADAPTER_NAME = "mme_edit"
+
+
+@dataclass(frozen=True)
+class LoRAConfig(EditorConfig):
+    variant: Literal["lora", "adalora"] = field(
+        "adalora", "plain LoRA or AdaLoRA (adaptive rank budget, the paper's choice)"
+    )
+    rank: int = field(4, "adapter rank (AdaLoRA: the average target rank; it starts at 2x)")
+    alpha: float = field(32.0, "LoRA scaling numerator (scale = alpha / rank)")
+    dropout: float = field(0.1, "dropout on the adapter input while training")
+    modules: tuple[str, ...] = field(("attn.q", "attn.v"), f"projections to adapt: {MODULE_KINDS}")
+    layers: tuple[int | float, ...] = field(
+        (), f"decoder layers to adapt, empty = all; each {LAYER_HELP}"
+    )
+    steps: int = field(30, "optimisation steps per edit")
+    lr: float = field(5e-3, "Adam learning rate")
+    early_stop_loss: float = field(1e-2, "stop an edit once its loss is below this (0 = never)")
+
+    def check(self) -> None:
+        check_positive(self, "rank", "alpha", "steps", "lr")
+        check_positive(self, "early_stop_loss", allow_zero=True)
+        check_fraction(self, "dropout")
+        if not self.modules:
+            raise ConfigError("field 'modules': empty; name at least one of " + str(MODULE_KINDS))
+        for kind in self.modules:
+            if kind not in MODULE_KINDS:
+                raise ConfigError(f"field 'modules': {kind!r} is not one of {MODULE_KINDS}")
+        for spec in self.layers:
+            check_layer_spec("layers", spec)
+
+    def check_for_model(self, num_layers: int) -> None:
+        for spec in self.layers:
+            resolve_layer("layers", spec, num_layers)
+
+
+@register_editor("lora")
+class LoRAEditor(Editor):
+    """Installs the adapter on the first edit of a sequence and keeps training it on later
+    edits (lifelong); the base weights never change, so touched_modules() is empty."""
+
+    config_class = LoRAConfig
+    config: LoRAConfig
+
+    def __init__(
+        self,
+        adapter: VLMAdapter,
+        config: EditorConfig,
+        *,
+        train_cases: Sequence[Case] = (),
+        seed: int = 0,
+    ) -> None:
+        super().__init__(adapter, config, train_cases=train_cases, seed=seed)
+        n = adapter.num_layers
+        layers = [resolve_layer("layers", s, n) for s in self.config.layers] or list(range(n))
+        self.target_names = [
+            adapter.module_name(layer, kind)
+            for layer in sorted(set(layers))
+            for kind in self.config.modules
+        ]
+        self._tuner: LoraModel | None = None
+        self._flags: contextlib.ExitStack | None = None
+        self._step = 0
+
+    def _install(self) -> LoraModel:
+        seed_everything(self.seed)
+        c = self.config
+        self._flags = contextlib.ExitStack()
+        self._flags.enter_context(restored_requires_grad(self.adapter.model))
+        common = {
+            "lora_alpha": c.alpha,
+            "lora_dropout": c.dropout,
+            "target_modules": self.target_names,
+            "bias": "none",
+        }
+        if c.variant == "adalora":
+            config = AdaLoraConfig(
+                init_r=2 * c.rank, target_r=c.rank, total_step=c.steps, tinit=0, tfinal=0, **common
+            )
+            tuner: LoraModel = AdaLoraModel(self.adapter.model, config, ADAPTER_NAME)
+        else:
+            tuner = LoraModel(self.adapter.model, LoraConfig(r=c.rank, **common), ADAPTER_NAME)
+        self._step = 0
+        return tuner
+
+    def apply(self, case: Case) -> None:
+        if self._tuner is None:
+            self._tuner = self._install()
+        seed_everything(self.seed + self._step)
+        tuner = self._tuner
+        params = [p for n, p in self.adapter.model.named_parameters() if "lora_" in n]
+        optimizer = torch.optim.Adam(params, lr=self.config.lr)
+        probe = edit_probe(case)
+        with model_mode(self.adapter.model, True):
+            for _ in range(self.config.steps):
+                optimizer.zero_grad(set_to_none=True)
+                loss = self.adapter.loss([probe])
+                if loss.item() < self.config.early_stop_loss:
+                    break
+                loss.backward()
+                optimizer.step()
+                if isinstance(tuner, AdaLoraModel):
+                    tuner.update_and_allocate(self._step)
+                self._step += 1
+        optimizer.zero_grad(set_to_none=True)
+
+    def reset(self) -> None:
+        if self._tuner is not None:
+            self._tuner.unload()
+            self._tuner = None
+        if self._flags is not None:
+            self._flags.close()
+            self._flags = None

@@ -1,0 +1,201 @@
+"""The zoo: tiny LLaVA-OneVision and Qwen2-VL models trained on the benchmark's train split on
+the CPU, saved so that load_vlm(DIR) and AutoModelForImageTextToText.from_pretrained(DIR) work."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForImageTextToText
+
+from evaluator.benchmark.case import BenchmarkSplit, Case
+from evaluator.models.adapter import ANSWER_INSTRUCTION, VLMAdapter
+from evaluator.models.card import write_model_card
+from evaluator.models.probe import Probe
+from evaluator.models.tiny import ARCHES, tiny_config, tiny_processor, train_tokenizer
+
+STEPS = 1000  # training steps when max_steps is not given
+BATCH_SIZE = 16
+LEARNING_RATE = 3e-3
+LOOKUP_QUESTION = "Which option says"
+
+
+def training_probes(cases: Sequence[Case]) -> list[Probe]:
+    """What the model learns: the answer letter for every question, rephrase and rephrase image;
+    the locality facts (each distinct text fact once) so locality probes are not noise; and two
+    auxiliary probes per case that teach the parts separately (the correct option's text for the
+    images, and which letter carries a given option text)."""
+    probes: list[Probe] = []
+    text_facts: dict[str, Probe] = {}
+    for case in cases:
+        correct = case.options[case.answer]
+        probes += [
+            Probe(case.images, case.question, case.answer, case.options),
+            Probe(case.images, case.rephrase_question, case.answer, case.options),
+            Probe(case.rephrase_images, case.question, case.answer, case.options),
+            Probe(case.m_loc_images, case.m_loc_question, case.m_loc_answer),
+            Probe(case.images, case.question, correct),
+            Probe((), f"{LOOKUP_QUESTION} {correct}?", case.answer, case.options),
+        ]
+        text_facts.setdefault(case.loc_question, Probe((), case.loc_question, case.loc_answer))
+    return probes + list(text_facts.values())
+
+
+def case_texts(cases: Iterable[Case]) -> Iterable[str]:
+    """The train text the tokenizer learns from."""
+    yield ANSWER_INSTRUCTION
+    yield LOOKUP_QUESTION
+    for case in cases:
+        yield case.question
+        yield case.rephrase_question
+        yield from (f"{letter}. {text}" for letter, text in case.options.items())
+        yield f"{case.loc_question} {case.loc_answer}"
+        yield f"{case.m_loc_question} {case.m_loc_answer}"
+
+
+def new_model(arch: str, cases: Sequence[Case], seed: int = 0) -> VLMAdapter:
+    """A randomly initialised zoo model with a tokenizer trained on the cases' text."""
+    tokenizer = train_tokenizer(arch, case_texts(cases))
+    processor = tiny_processor(arch, tokenizer)
+    torch.manual_seed(seed)
+    model = AutoModelForImageTextToText.from_config(tiny_config(arch, tokenizer))
+    return VLMAdapter(model.float(), processor, model_id=f"mme-tiny-{arch}")
+
+
+def train(
+    adapter: VLMAdapter,
+    probes: Sequence[Probe],
+    *,
+    steps: int,
+    seed: int = 0,
+    batch_size: int = BATCH_SIZE,
+    progress: bool = True,
+) -> None:
+    """AdamW with linear decay over `steps` batches of same-image-count probes, on the CPU."""
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    model = adapter.model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, 1.0 - s / max(steps, 1))
+    )
+    batches = _batches(probes, batch_size, rng)
+    bar = tqdm(range(steps), desc=f"training {adapter.family}", disable=not progress)
+    for step in bar:
+        if step % len(batches) == 0 and step:
+            batches = _batches(probes, batch_size, rng)
+        loss = adapter.loss(batches[step % len(batches)])
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+
+
+def _batches(probes: Sequence[Probe], batch_size: int, rng: random.Random) -> list[list[Probe]]:
+    by_count: dict[int, list[Probe]] = defaultdict(list)
+    for probe in probes:
+        by_count[len(probe.images)].append(probe)
+    batches = []
+    for group in by_count.values():
+        group = list(group)
+        rng.shuffle(group)
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def accuracy_table(adapter: VLMAdapter, cases: Sequence[Case]) -> dict[str, Any]:
+    """Exact-match accuracy of the correct letter per task tier and question type, with chance."""
+    probes = [Probe(c.images, c.question, c.answer, c.options) for c in cases]
+    scores = adapter.score(probes, batch_size=32)
+    groups: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for case, score in zip(cases, scores, strict=True):
+        hit, chance = float(score.exact_match), 1.0 / len(case.options)
+        groups[(case.task, case.question_type)].append((hit, chance))
+        groups[(case.task, "all")].append((hit, chance))
+        groups[("overall", "all")].append((hit, chance))
+    return {
+        f"{task}/{qtype}": {
+            "n": len(rows),
+            "accuracy": sum(h for h, _ in rows) / len(rows),
+            "chance": sum(c for _, c in rows) / len(rows),
+        }
+        for (task, qtype), rows in sorted(groups.items())
+    }
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """sha256 over every parameter and buffer, by name (determinism checks)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def build_zoo_model(
+    arch: str,
+    benchmark_dir: str | Path,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    max_steps: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Build, train, evaluate and save one zoo model with its model card; returns `out`."""
+    from evaluator.benchmark import load_benchmark
+
+    train_split = load_benchmark(str(benchmark_dir), "train")
+    public = load_benchmark(str(benchmark_dir), "public")
+    return build_from_splits(
+        arch, train_split, public, out, seed=seed, max_steps=max_steps, progress=progress
+    )
+
+
+def build_from_splits(
+    arch: str,
+    train_split: BenchmarkSplit,
+    public: BenchmarkSplit,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    max_steps: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """build_zoo_model on splits already loaded."""
+    if arch not in ARCHES:
+        raise ValueError(f"unknown zoo architecture {arch!r}; use one of {list(ARCHES)}")
+    started = time.perf_counter()
+    adapter = new_model(arch, train_split.cases, seed)
+    probes = training_probes(train_split.cases)
+    steps = STEPS if max_steps is None else max_steps
+    train(adapter, probes, steps=steps, seed=seed, progress=progress)
+    train_seconds = time.perf_counter() - started
+    accuracy = accuracy_table(adapter, public.cases)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    adapter.model.save_pretrained(out)
+    adapter.processor.save_pretrained(out)
+    write_model_card(
+        out / "README.md",
+        arch=arch,
+        num_parameters=sum(p.numel() for p in adapter.model.parameters()),
+        steps=steps,
+        train_seconds=train_seconds,
+        seed=seed,
+        benchmark=f"{public.name} {public.version} (public split sha256 {public.sha256})",
+        accuracy=accuracy,
+        weights_sha256=weights_sha256(adapter.model),
+    )
+    return out

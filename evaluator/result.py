@@ -1,0 +1,231 @@
+"""The result record (schema_version 1): its environment block, validation and atomic write.
+
+docs/evaluator.md documents every field. A result on disk is complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evaluator.metrics import METRICS, PRE_EDIT_METRICS, TIERS
+from evaluator.version import HARNESS_VERSION
+
+SCHEMA_VERSION = 1
+SETTINGS = ("single", "lifelong")
+TOP_LEVEL_KEYS = (
+    "schema_version",
+    "model",
+    "editor",
+    "benchmark",
+    "setting",
+    "metrics",
+    "token_metrics",
+    "pre_edit",
+    "lifelong_curve",
+    "efficiency",
+    "environment",
+    "created_at",
+)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo where there is one, else platform's best guess."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware_description(device: torch.device | str) -> dict[str, Any]:
+    """CPU model, core count and GPU name; deliberately no hostname."""
+    device = torch.device(device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {"cpu": cpu_name(), "cpu_cores": os.cpu_count() or 0, "gpu": gpu}
+
+
+def environment(device: torch.device | str, seed: int) -> dict[str, Any]:
+    """The software and hardware a result was produced with."""
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "harness_version": HARNESS_VERSION,
+        "device": str(device),
+        "seed": seed,
+        "hardware": hardware_description(device),
+    }
+
+
+def utc_now() -> str:
+    """UTC time as ISO 8601 with a Z, to the second."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def validate_result(result: Mapping[str, Any]) -> None:
+    """Check a result against schema_version 1; raise ValueError naming the first bad key."""
+    _mapping(result, "result", TOP_LEVEL_KEYS)
+    if result["schema_version"] != SCHEMA_VERSION:
+        _fail("schema_version", f"is {result['schema_version']!r}, expected {SCHEMA_VERSION}")
+    _mapping(result["model"], "model", ("id", "revision"))
+    _text(result["model"], "model", "id", "revision")
+    editor = _mapping(result["editor"], "editor", ("name", "config", "config_hash"))
+    _text(editor, "editor", "name")
+    if not isinstance(editor["config"], Mapping):
+        _fail("editor.config", "must be a mapping of field: value")
+    _sha256(editor["config_hash"], "editor.config_hash")
+    bench_keys = ("name", "version", "split", "sha256", "cases")
+    bench = _mapping(result["benchmark"], "benchmark", bench_keys)
+    _text(bench, "benchmark", "name", "version", "split")
+    _sha256(bench["sha256"], "benchmark.sha256")
+    _count(bench["cases"], "benchmark.cases", minimum=1)
+    setting = result["setting"]
+    if setting not in SETTINGS:
+        _fail("setting", f"is {setting!r}, expected one of {list(SETTINGS)}")
+    for key in ("metrics", "token_metrics"):
+        _tiers(result[key], key, METRICS)
+    _tiers(result["pre_edit"], "pre_edit", PRE_EDIT_METRICS)
+    _curve(result["lifelong_curve"], setting, bench["cases"])
+    _efficiency(result["efficiency"])
+    _environment(result["environment"])
+    created = result["created_at"]
+    try:
+        datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    except ValueError:
+        _fail("created_at", f"is {created!r}, expected an ISO 8601 UTC time")
+
+
+def write_result(result: Mapping[str, Any], path: str | Path) -> Path:
+    """Validate, then write the JSON atomically (temp file in the same folder, then rename)."""
+    validate_result(result)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=2, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _fail(key: str, why: str) -> None:
+    raise ValueError(f"invalid result: {key} {why}")
+
+
+def _mapping(value: Any, key: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        _fail(key, f"must be an object, got {type(value).__name__}")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        _fail(f"{key}.{missing[0]}" if key != "result" else missing[0], "is missing")
+    extra = sorted(set(value) - set(keys))
+    if extra:
+        _fail(f"{key}.{extra[0]}" if key != "result" else extra[0], "is not a field of schema 1")
+    return value
+
+
+def _text(block: Mapping[str, Any], key: str, *names: str) -> None:
+    for name in names:
+        if not isinstance(block[name], str) or not block[name]:
+            _fail(f"{key}.{name}", f"must be a non-empty string, got {block[name]!r}")
+
+
+def _sha256(value: Any, key: str) -> None:
+    if not isinstance(value, str) or not _SHA256.match(value):
+        _fail(key, f"must be 64 lowercase hex digits, got {value!r}")
+
+
+def _count(value: Any, key: str, minimum: int = 0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        _fail(key, f"must be an integer >= {minimum}, got {value!r}")
+
+
+def _number(value: Any, key: str, *, unit: bool = False, nullable: bool = False) -> None:
+    if value is None and nullable:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        _fail(key, f"must be a finite number, got {value!r}")
+    if value < 0 or (unit and value > 1):
+        _fail(key, f"is {value!r}, outside [0, {'1' if unit else 'inf'}]")
+
+
+def _tiers(block: Any, key: str, names: tuple[str, ...]) -> None:
+    _mapping(block, key, TIERS)
+    for tier in TIERS:
+        _mapping(block[tier], f"{key}.{tier}", names)
+        for name in names:
+            where = f"{key}.{tier}.{name}"
+            entry = _mapping(block[tier][name], where, ("mean", "ci95"))
+            mean, ci = entry["mean"], entry["ci95"]
+            if mean is None and ci is None and tier != "overall":
+                continue
+            _number(mean, f"{where}.mean", unit=True)
+            if not isinstance(ci, list) or len(ci) != 2:
+                _fail(f"{where}.ci95", f"must be [lo, hi], got {ci!r}")
+            _number(ci[0], f"{where}.ci95", unit=True)
+            _number(ci[1], f"{where}.ci95", unit=True)
+            if not ci[0] <= mean <= ci[1]:
+                _fail(f"{where}.ci95", f"{ci} does not contain the mean {mean}")
+
+
+def _curve(curve: Any, setting: str, cases: int) -> None:
+    if setting == "single":
+        if curve is not None:
+            _fail("lifelong_curve", "must be null for the single setting")
+        return
+    if not isinstance(curve, list) or not curve:
+        _fail("lifelong_curve", "must be a non-empty list for the lifelong setting")
+    previous = 0
+    for i, point in enumerate(curve):
+        where = f"lifelong_curve[{i}]"
+        _mapping(point, where, ("edits", "reliability", "generality", "locality"))
+        _count(point["edits"], f"{where}.edits", minimum=previous + 1)
+        previous = point["edits"]
+        for name in ("reliability", "generality", "locality"):
+            _number(point[name], f"{where}.{name}", unit=True)
+    if previous != cases:
+        _fail("lifelong_curve", f"ends at {previous} edits, expected benchmark.cases = {cases}")
+
+
+def _efficiency(block: Any) -> None:
+    keys = ("edit_latency_s", "peak_memory_mb", "wall_s", "probes_per_s")
+    _mapping(block, "efficiency", keys)
+    latency = _mapping(block["edit_latency_s"], "efficiency.edit_latency_s", ("mean", "p50", "p95"))
+    for name in ("mean", "p50", "p95"):
+        _number(latency[name], f"efficiency.edit_latency_s.{name}")
+    for name in keys[1:]:
+        _number(block[name], f"efficiency.{name}")
+
+
+def _environment(block: Any) -> None:
+    keys = ("python", "torch", "transformers", "harness_version", "device", "seed", "hardware")
+    env = _mapping(block, "environment", keys)
+    _text(env, "environment", "python", "torch", "transformers", "harness_version", "device")
+    _count(env["seed"], "environment.seed")
+    hardware = _mapping(env["hardware"], "environment.hardware", ("cpu", "cpu_cores", "gpu"))
+    _text(hardware, "environment.hardware", "cpu")
+    _count(hardware["cpu_cores"], "environment.hardware.cpu_cores", minimum=1)
+    if hardware["gpu"] is not None and not isinstance(hardware["gpu"], str):
+        _fail("environment.hardware.gpu", f"must be a string or null, got {hardware['gpu']!r}")

@@ -1,0 +1,81 @@
+"""The About tab's text: what the benchmark is, metrics and protocols, ranking, reproduction,
+the hidden split's sha256 (read from the manifest) and data licences."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evaluator import paths
+
+
+def hidden_split_sha256(manifest_path: Path | None = None) -> str | None:
+    """The hidden split's sha256 from the benchmark manifest, or None before it is built."""
+    path = manifest_path or paths.benchmark_dir() / "manifest.json"
+    try:
+        manifest = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    sha = manifest.get("sha256") or {}
+    if isinstance(sha, dict) and "hidden" in sha:
+        return str(sha["hidden"])
+    split = (manifest.get("splits") or {}).get("hidden") or {}
+    return split.get("sha256") if isinstance(split, dict) else None
+
+
+def about_markdown(manifest_path: Path | None = None) -> str:
+    sha = hidden_split_sha256(manifest_path)
+    sha_text = f"`{sha}`" if sha else "_not built yet (it appears once the benchmark is built)_"
+    return f"""
+## What this is
+MultiMedEdit asks whether knowledge editing (KE) methods can correct a vision-language model's
+answers to medical visual questions without breaking the rest of its behaviour (after Wen et al.,
+arXiv 2508.07022). Each case is a multiple-choice question about one image (the
+*understanding* tier) or several frames or views (the *reasoning* tier). The edits are cases the
+unedited model gets wrong; the edit makes it answer the target letter. This instance runs on
+MultiMedEdit-mini, a stand-in built from MedMNIST v2 images, because the paper's data is not public.
+
+## Metrics
+All scores are taken with the target answer teacher-forced.
+- **Reliability**: the edited model reproduces the target on the edit prompt itself (every target
+  token is the argmax). A token-level accuracy, comparable with the paper's code, is in the CSV.
+- **Generality**: the same check on a rephrased question (text) and on other images with the same
+  answer (image); the headline is their mean.
+- **Locality**: on unrelated questions, text-only (text) and with images (image), the share of
+  answer positions where the edited model's argmax equals the *untouched* model's argmax; the
+  reference outputs are computed once, before any editor touches the model. Headline: the mean.
+- **Pre-edit reliability**: reliability of the unedited model, to show what the edit changed.
+- **Efficiency**: seconds per edit (evaluation excluded; mean, p50, p95) and peak memory.
+Each mean carries a 95% bootstrap interval over cases (click a row, or download the CSV).
+
+## Protocols
+- **Single editing**: each case is edited alone; every parameter and buffer is restored bit for bit
+  before the next case.
+- **Lifelong editing**: edits accumulate; at checkpoints the metrics are taken over every case
+  edited so far (the Lifelong tab); the table shows the last checkpoint.
+
+## Ranking rule
+score = mean(reliability, generality, locality). Its interval is approximated by the mean of the
+three metrics' interval ends. A row's rank is 1 + the number of rows whose score interval lies
+entirely above its own; rows whose intervals overlap share a rank.
+
+## Reproduce a result locally (public split)
+```
+python -m evaluator benchmark build --scale default      # MultiMedEdit-mini from MedMNIST .npz
+python -m evaluator model --help                          # build a tiny zoo model, if you need one
+python -m evaluator editors                               # editors, config fields, defaults
+python -m evaluator run --model <hub id or folder> --editor grace --config grace.yaml \\
+    --benchmark data/benchmark/multimededit-mini --split public --setting single --out result.json
+```
+Results on the public split are not comparable with the leaderboard's hidden-split numbers, but use
+the same code path. Every leaderboard row names the model revision, config hash, benchmark version
+and split hash it came from.
+
+## Hidden split
+sha256 of the hidden split: {sha_text}. Its cases are never served by this app.
+
+## Data licences
+MultiMedEdit-mini is built from MedMNIST v2 (Yang et al., Scientific Data 2023), released under
+CC BY 4.0; the underlying source datasets keep their own licences, listed at medmnist.com. Text
+locality questions and the benchmark card are in the built benchmark folder's README.
+"""

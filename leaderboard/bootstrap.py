@@ -1,0 +1,210 @@
+"""First start on a fresh machine: build what is missing (benchmark, zoo models), queue the
+baseline submissions, run an in-process worker. Runs in a background thread; the UI reads
+`BootstrapStatus.line()` on a timer."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evaluator import paths
+
+log = logging.getLogger(__name__)
+ZOO_ARCHS = ("llava-onevision", "qwen2-vl")
+BASELINE_SUBMITTER = "MultiMedEdit baselines"
+BASELINE_ORGANISATION = "MultiMedEdit"
+BASELINE_CONTACT = "https://github.com/multimededit"
+# baselines are queued cheapest first, so that the first rows land sooner; others follow
+CHEAP_FIRST = ("ike", "grace", "wise", "lora", "ft")
+
+
+@dataclass(frozen=True)
+class BootstrapOptions:
+    """What the first start builds and runs; filled from app.py's command line."""
+
+    medmnist_root: Path
+    # quick: small benchmark, short zoo training, baselines on few cases
+    quick: bool = False
+    # run an in-process worker that evaluates queued requests
+    worker: bool = True
+    # cases per baseline run in quick mode (None: the whole hidden split)
+    quick_cases: int = 4
+    # training steps of each zoo model in quick mode (None: the builder's default)
+    quick_zoo_steps: int = 20
+    seed: int = 0
+
+
+@dataclass
+class BootstrapStatus:
+    """Thread-safe progress of the first start, shown as one status line in the app."""
+
+    stage: str = "starting"
+    detail: str = ""
+    error: str | None = None
+    done: bool = False
+    started: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def set(self, stage: str, detail: str = "") -> None:
+        with self._lock:
+            self.stage, self.detail = stage, detail
+        log.info("first start: %s %s", stage, detail)
+
+    def fail(self, message: str) -> None:
+        with self._lock:
+            self.error = message
+        log.error("first start failed: %s", message)
+
+    def line(self, queue_counts: dict[str, int] | None = None) -> str:
+        """One markdown line: the stage, elapsed time, and the queue's counts."""
+        with self._lock:
+            elapsed = time.monotonic() - self.started
+            if self.error:
+                text = f"**First start stopped**: {self.error}"
+            elif self.done:
+                text = f"**{self.stage.capitalize()}**"
+            else:
+                text = f"**{self.stage.capitalize()}** {self.detail} ({elapsed:.0f} s)"
+        if queue_counts:
+            parts = [f"{n} {state.lower()}" for state, n in queue_counts.items() if n]
+            text += " · queue: " + (", ".join(parts) if parts else "empty")
+        return text
+
+
+def ensure_benchmark(options: BootstrapOptions, status: BootstrapStatus) -> Path:
+    """The built benchmark folder, building it from MedMNIST when its manifest is missing."""
+    out = paths.benchmark_dir()
+    if (out / "manifest.json").exists():
+        return out
+    if not options.medmnist_root.exists():
+        raise FileNotFoundError(
+            f"MedMNIST folder {options.medmnist_root} does not exist; pass --medmnist-root or set "
+            "MME_MEDMNIST_ROOT to a folder of MedMNIST .npz files"
+        )
+    from evaluator.benchmark.builder import build_benchmark
+
+    scale = "small" if options.quick else "default"
+    status.set(
+        "building the benchmark", f"MultiMedEdit-mini ({scale}) from {options.medmnist_root}"
+    )
+    return Path(
+        build_benchmark(options.medmnist_root, out, seed=options.seed, scale=scale, progress=True)
+    )
+
+
+def ensure_zoo_model(
+    arch: str, options: BootstrapOptions, benchmark: Path, status: BootstrapStatus
+) -> Path:
+    """The zoo model's folder, training it when missing."""
+    out = paths.zoo_dir(arch)
+    if (out / "config.json").exists():
+        return out
+    from evaluator.models.zoo import build_zoo_model
+
+    status.set("training zoo model", arch)
+    steps = options.quick_zoo_steps if options.quick else None
+    return Path(
+        build_zoo_model(arch, benchmark, out, seed=options.seed, max_steps=steps, progress=True)
+    )
+
+
+def queue_baselines(store: Any, models: list[Path], status: BootstrapStatus) -> int:
+    """Submit every built-in editor on each zoo model (single and lifelong) through the same
+    submit() path as the form; requests already in the store are not submitted again."""
+    from evaluator.editors.registry import editor_names
+    from submissions import Quota, SubmissionError, SubmissionLimits, submit
+
+    existing = {
+        (row.record.model_id, row.record.editor)
+        for row in store.list_requests()
+        if row.record.submitter == BASELINE_SUBMITTER
+    }
+    limits = SubmissionLimits(quota=Quota(max_requests=10_000))
+    queued = 0
+    for model in models:
+        for editor in sorted(editor_names(), key=_cheap_first):
+            if (str(model), editor) in existing:
+                continue
+            status.set("queueing baselines", f"{editor} on {model.name}")
+            form = {
+                "model_id": str(model),
+                "revision": "",
+                "model_type": "general",
+                "editor": editor,
+                "editor_config": "",
+                "settings": ["single", "lifelong"],
+                "submitter": BASELINE_SUBMITTER,
+                "organisation": BASELINE_ORGANISATION,
+                "contact": BASELINE_CONTACT,
+                "description": "Built-in editor with its default config on a zoo model.",
+                "link": "",
+            }
+            try:
+                submit(store, form, limits=limits)
+                queued += 1
+            except SubmissionError as err:
+                log.warning("baseline %s on %s not queued: %s", editor, model, err)
+    return queued
+
+
+def _cheap_first(editor: str) -> tuple[int, str]:
+    return (CHEAP_FIRST.index(editor) if editor in CHEAP_FIRST else len(CHEAP_FIRST), editor)
+
+
+def make_worker(store: Any, benchmark: Path, options: BootstrapOptions) -> Any:
+    """The in-process worker on the hidden split; in quick mode every run is limited to
+    `quick_cases` cases (the result's benchmark.cases says so)."""
+    from evaluator.executors import LocalExecutor, default_evaluate
+    from evaluator.worker import Worker
+
+    executor = LocalExecutor()
+    if options.quick:
+
+        def evaluate_few(spec: Any, progress: Any = None) -> dict[str, Any]:
+            return default_evaluate(dataclasses.replace(spec, limit=options.quick_cases), progress)
+
+        executor = LocalExecutor(evaluate_few)
+    return Worker(store, executor, benchmark=str(benchmark), split="hidden")
+
+
+def first_start(
+    store: Any, options: BootstrapOptions, status: BootstrapStatus, stop: threading.Event
+) -> None:
+    """Build the benchmark, start the worker, then build each zoo model and queue its
+    baselines as soon as it exists, so the first rows appear while the next model trains.
+    Errors end up in the status line."""
+    try:
+        benchmark = ensure_benchmark(options, status)
+        if options.worker:
+            worker = make_worker(store, benchmark, options)
+            threading.Thread(
+                target=worker.run_forever, args=(stop,), name="mme-worker", daemon=True
+            ).start()
+        queued = 0
+        for arch in ZOO_ARCHS:
+            model = ensure_zoo_model(arch, options, benchmark, status)
+            queued += queue_baselines(store, [model], status)
+        where = "the in-process worker" if options.worker else "external workers"
+        status.set(f"ready: {queued} baseline request(s) queued this start, run by {where}")
+        status.done = True
+    except Exception as err:  # noqa: BLE001 - shown in the UI instead of killing the app
+        log.error("first start failed:\n%s", traceback.format_exc())
+        status.fail(f"{type(err).__name__}: {err}")
+
+
+def start_in_background(
+    store: Any, options: BootstrapOptions
+) -> tuple[BootstrapStatus, threading.Event, threading.Thread]:
+    """Start `first_start` in a daemon thread; set the returned event to stop the worker."""
+    status, stop = BootstrapStatus(), threading.Event()
+    thread = threading.Thread(
+        target=first_start, args=(store, options, status, stop), name="mme-first-start", daemon=True
+    )
+    thread.start()
+    return status, stop, thread

@@ -1,0 +1,149 @@
+"""Figures as pure functions of the leaderboard frame (plotly, template plotly_white). A figure
+that cannot be drawn becomes a figure that says why, so one bad row never breaks the page."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import ParamSpec
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from leaderboard.columns import label_of
+
+TEMPLATE = "plotly_white"
+P = ParamSpec("P")
+
+
+def failure_figure(message: str) -> go.Figure:
+    """An empty figure whose only content is the reason it is empty."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font_size=16
+    )
+    fig.update_layout(
+        template=TEMPLATE, xaxis_visible=False, yaxis_visible=False, height=420, meta="failure"
+    )
+    return fig
+
+
+def explain_failure(draw: Callable[P, go.Figure]) -> Callable[P, go.Figure]:
+    """Decorator: an exception while drawing becomes a figure naming the plot and the error."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> go.Figure:
+        try:
+            return draw(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - the page must survive any bad row
+            return failure_figure(
+                f"{draw.__name__} could not be drawn: {type(err).__name__}: {err}"
+            )
+
+    return wrapper
+
+
+def pareto_front(x: list[float], y: list[float]) -> list[int]:
+    """Indices of the points no other point beats (lower or equal x and higher or equal y,
+    strictly better in one), ordered by x."""
+    points = sorted(
+        (i for i in range(len(x)) if not (math.isnan(x[i]) or math.isnan(y[i]))),
+        key=lambda i: (x[i], -y[i]),
+    )
+    front, best_y = [], -math.inf
+    for i in points:
+        if y[i] > best_y:
+            front.append(i)
+            best_y = y[i]
+    return front
+
+
+def _tradeoff(frame: pd.DataFrame, x: str, y: str, title: str, log_x: bool) -> go.Figure:
+    data = frame.dropna(subset=[x, y])
+    if data.empty:
+        return failure_figure(f"No results with both {label_of(x)} and {label_of(y)} yet.")
+    fig = go.Figure()
+    for editor, group in data.groupby("editor", sort=True):
+        fig.add_trace(
+            go.Scatter(
+                x=group[x],
+                y=group[y],
+                mode="markers",
+                name=str(editor),
+                marker={"size": 12, "line": {"width": 1, "color": "white"}},
+                customdata=group[["model_id", "editor", "config_short", "model_type"]].to_numpy(),
+                hovertemplate=(
+                    "<b>%{customdata[0]}</b><br>editor %{customdata[1]} · config %{customdata[2]}"
+                    f"<br>type %{{customdata[3]}}<br>{label_of(x)} %{{x:.4g}}"
+                    f"<br>{label_of(y)} %{{y:.4f}}<extra></extra>"
+                ),
+            )
+        )
+    front = pareto_front(data[x].astype(float).tolist(), data[y].astype(float).tolist())
+    fig.add_trace(
+        go.Scatter(
+            x=data[x].iloc[front],
+            y=data[y].iloc[front],
+            mode="lines",
+            name="Pareto front",
+            line={"dash": "dash", "color": "#444", "shape": "hv"},
+            hoverinfo="skip",
+        )
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title,
+        xaxis_title=label_of(x),
+        yaxis_title=label_of(y),
+        font_size=14,
+        height=480,
+        legend_title="editor",
+    )
+    if log_x and (data[x] > 0).all():
+        fig.update_xaxes(type="log")
+    return fig
+
+
+@explain_failure
+def latency_vs_reliability(frame: pd.DataFrame) -> go.Figure:
+    """Seconds per edit (x, lower is better) against reliability (y), Pareto front drawn."""
+    return _tradeoff(frame, "seconds_per_edit", "reliability", "Speed vs reliability", True)
+
+
+@explain_failure
+def memory_vs_locality(frame: pd.DataFrame) -> go.Figure:
+    """Peak memory (x, lower is better) against locality (y), Pareto front drawn."""
+    return _tradeoff(frame, "peak_memory_mb", "locality", "Memory vs locality", False)
+
+
+@explain_failure
+def lifelong_figure(curves: pd.DataFrame, metric: str, lines: list[str] | None = None) -> go.Figure:
+    """One metric against the number of edits, one line per (model, editor, config)."""
+    data = curves[curves["metric"] == metric]
+    if lines is not None:
+        data = data[data["line"].isin(lines)]
+    if data.empty:
+        return failure_figure(f"No lifelong {metric} curve to show yet.")
+    fig = go.Figure()
+    for line, group in data.groupby("line", sort=True):
+        group = group.sort_values("edits")
+        fig.add_trace(
+            go.Scatter(
+                x=group["edits"],
+                y=group["value"],
+                mode="lines+markers",
+                name=str(line),
+                hovertemplate=f"{line}<br>%{{x}} edits<br>{metric} %{{y:.4f}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=f"Lifelong {metric}",
+        xaxis_title="number of edits",
+        yaxis_title=metric,
+        yaxis_range=[-0.02, 1.02],
+        font_size=14,
+        height=420,
+    )
+    return fig

@@ -1,0 +1,272 @@
+"""Results -> one pandas DataFrame (built once per refresh), then cheap views of it: the
+leaderboard for one setting and tier, ranked with shared ranks where score intervals overlap."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import PurePath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leaderboard.columns import COLUMNS, METRICS, TIERS, Column, visible_columns
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+REQUEST_FIELDS = (
+    "model_id",
+    "model_type",
+    "editor",
+    "editor_config",
+    "config_hash",
+    "submitter",
+    "organisation",
+    "submitted_at",
+)
+
+
+def _field(row: Any, name: str, default: Any = None) -> Any:
+    """A request or result field of a store row (attribute, key, or inside its `record`)."""
+    value = row.get(name) if isinstance(row, Mapping) else getattr(row, name, None)
+    if value is None:
+        record = row.get("record") if isinstance(row, Mapping) else getattr(row, "record", None)
+        if record is not None:
+            value = record.get(name) if isinstance(record, Mapping) else getattr(record, name, None)
+    return default if value is None else value
+
+
+def short_name(model_id: str) -> str:
+    """A hub id as is; a local folder by its name."""
+    if HUB_ID.match(model_id) or ("/" not in model_id and "\\" not in model_id):
+        return model_id
+    return PurePath(model_id).name
+
+
+def model_link(model_id: str) -> str:
+    """Markdown link to the hub for a hub id (`org/name`); a local folder shows its name
+    (the full path is in the model_id column of the CSVs)."""
+    if HUB_ID.match(model_id):
+        return f"[{model_id}](https://huggingface.co/{model_id})"
+    short = short_name(model_id)
+    return model_id if short == model_id else f"{short} (local)"
+
+
+def _stat(block: Mapping[str, Any] | None, metric: str) -> tuple[float, float, float]:
+    entry = (block or {}).get(metric) or {}
+    ci = entry.get("ci95") or (None, None)
+    return _num(entry.get("mean")), _num(ci[0]), _num(ci[1])
+
+
+def _num(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _hardware_text(hardware: Any) -> str:
+    if isinstance(hardware, Mapping):
+        chip = hardware.get("gpu") or hardware.get("cpu") or "unknown"
+        return f"{chip} ({hardware.get('cpu_cores', '?')} CPU cores)"
+    return str(hardware or "")
+
+
+def flatten_result(row: Any, tier: str) -> dict[str, Any]:
+    """One stored result row (request fields + setting + result dict) as flat column values
+    for one task tier. Keys are the column keys of leaderboard/columns.py."""
+    return _tier_fields(_field(row, "result") or {}, tier, _row_fields(row))
+
+
+def _row_fields(row: Any) -> dict[str, Any]:
+    """The columns that do not depend on the task tier."""
+    result: Mapping[str, Any] = _field(row, "result") or {}
+    model = result.get("model", {})
+    editor = result.get("editor", {})
+    bench = result.get("benchmark", {})
+    eff = result.get("efficiency", {})
+    env = result.get("environment", {})
+    latency = eff.get("edit_latency_s", {})
+    model_id = _field(row, "model_id") or model.get("id", "")
+    config = _field(row, "editor_config")
+    if config is None:
+        config = json.dumps(editor.get("config", {}), sort_keys=True)
+    config_hash = editor.get("config_hash") or _field(row, "config_hash") or ""
+    return {
+        "model": model_link(model_id),
+        "model_id": model_id,
+        "model_type": _field(row, "model_type") or "",
+        "editor": _field(row, "editor") or editor.get("name", ""),
+        "config_short": config_hash[:8],
+        "setting": _field(row, "setting") or result.get("setting", ""),
+        "seconds_per_edit": _num(latency.get("mean")),
+        "seconds_per_edit_p50": _num(latency.get("p50")),
+        "seconds_per_edit_p95": _num(latency.get("p95")),
+        "peak_memory_mb": _num(eff.get("peak_memory_mb")),
+        "wall_s": _num(eff.get("wall_s")),
+        "probes_per_s": _num(eff.get("probes_per_s")),
+        "cases": bench.get("cases"),
+        "submitted_at": str(_field(row, "submitted_at") or "")[:19].replace("T", " "),
+        "submitter": _field(row, "submitter") or "",
+        "organisation": _field(row, "organisation") or "",
+        "model_revision": _field(row, "revision") or model.get("revision", ""),
+        "config_hash": config_hash,
+        "editor_config": config,
+        "benchmark_name": bench.get("name", ""),
+        "benchmark_version": bench.get("version", ""),
+        "split": bench.get("split", ""),
+        "split_sha256": bench.get("sha256", ""),
+        "harness_version": env.get("harness_version", ""),
+        "seed": env.get("seed"),
+        "device": env.get("device", ""),
+        "hardware": _hardware_text(env.get("hardware")),
+        "created_at": result.get("created_at", ""),
+    }
+
+
+def _tier_fields(result: Mapping[str, Any], tier: str, base: dict[str, Any]) -> dict[str, Any]:
+    """`base` plus the metrics of one task tier, the score and its interval."""
+    out = dict(base)
+    out["tier"] = tier
+    pre_edit = (result.get("pre_edit") or {}).get(tier) or {}
+    out["pre_reliability"] = _stat(pre_edit, "reliability")[0]
+    out["pre_generality"] = _stat(pre_edit, "generality")[0]
+    metrics = (result.get("metrics") or {}).get(tier, {})
+    tokens = (result.get("token_metrics") or {}).get(tier, {})
+    for metric in METRICS:
+        out[metric], out[f"{metric}_lo"], out[f"{metric}_hi"] = _stat(metrics, metric)
+        out[f"token_{metric}"] = _stat(tokens, metric)[0]
+    headline = ("reliability", "generality", "locality")
+    out["score"] = sum(out[m] for m in headline) / 3
+    out["score_lo"] = sum(out[f"{m}_lo"] for m in headline) / 3
+    out["score_hi"] = sum(out[f"{m}_hi"] for m in headline) / 3
+    out["rank"] = None
+    return out
+
+
+def results_frame(rows: Iterable[Any]) -> pd.DataFrame:
+    """Every stored result, one line per (request, setting, tier), every column of columns.py."""
+    records = []
+    for row in rows:
+        result, base = _field(row, "result") or {}, _row_fields(row)
+        records.extend(_tier_fields(result, tier, base) for tier in TIERS)
+    frame = pd.DataFrame.from_records(records, columns=[c.key for c in COLUMNS])
+    return frame
+
+
+def shared_ranks(score: Sequence[float], lo: Sequence[float], hi: Sequence[float]) -> list[int]:
+    """Rank = 1 + number of rows whose score interval lies entirely above this row's interval.
+    Rows whose intervals overlap share a rank; a missing score ranks last; a missing interval
+    end falls back to the score."""
+    score_a = np.asarray(score, dtype=float)
+    lo_a = np.where(np.isnan(np.asarray(lo, dtype=float)), score_a, np.asarray(lo, dtype=float))
+    hi_a = np.where(np.isnan(np.asarray(hi, dtype=float)), score_a, np.asarray(hi, dtype=float))
+    valid = ~np.isnan(score_a)
+    lower_ends = np.sort(lo_a[valid])
+    above = len(lower_ends) - np.searchsorted(lower_ends, hi_a, side="right")
+    ranks = np.where(valid, above + 1, len(score_a))
+    return [int(r) for r in ranks]
+
+
+def leaderboard_view(
+    frame: pd.DataFrame,
+    *,
+    setting: str,
+    tier: str,
+    model_types: Sequence[str] | None = None,
+    editors: Sequence[str] | None = None,
+    search: str = "",
+) -> pd.DataFrame:
+    """The rows of one setting and tier, filtered, ranked (shared ranks) and sorted by score;
+    all columns kept (choose the shown ones with `display_frame`)."""
+    view = frame[(frame["setting"] == setting) & (frame["tier"] == tier)]
+    if model_types:
+        view = view[view["model_type"].isin(model_types)]
+    if editors:
+        view = view[view["editor"].isin(editors)]
+    if search.strip():
+        needle = search.strip().lower()
+        haystack = (
+            view["model_id"].astype(str)
+            + " "
+            + view["editor"].astype(str)
+            + " "
+            + view["model_type"].astype(str)
+            + " "
+            + view["submitter"].astype(str)
+        ).str.lower()
+        view = view[haystack.str.contains(needle, regex=False)]
+    view = view.sort_values("score", ascending=False, na_position="last").reset_index(drop=True)
+    view["rank"] = shared_ranks(
+        view["score"].tolist(), view["score_lo"].tolist(), view["score_hi"].tolist()
+    )
+    return view
+
+
+def display_frame(view: pd.DataFrame, selected: list[str] | None = None) -> pd.DataFrame:
+    """The shown columns with their headers, numbers rounded for reading."""
+    columns: list[Column] = visible_columns(selected)
+    shown = view[[c.key for c in columns]].copy()
+    for c in columns:
+        if c.kind == "number" and c.key not in ("rank", "cases", "seed"):
+            shown[c.key] = shown[c.key].astype(float).round(4)
+    shown.columns = [c.label for c in columns]
+    return shown
+
+
+def datatypes(selected: list[str] | None = None) -> list[str]:
+    """Gradio datatype per shown column, in the same order as `display_frame`."""
+    return [c.kind for c in visible_columns(selected)]
+
+
+def interval_details(view: pd.DataFrame, index: int) -> str:
+    """Markdown detail of one leaderboard row: each metric's mean and 95% interval, provenance."""
+    if index < 0 or index >= len(view):
+        return "Select a row to see its intervals and provenance."
+    row = view.iloc[index]
+    lines = [
+        f"**{row['model_id']}** · {row['editor']} · config `{row['config_short']}` · "
+        f"{row['setting']} · {row['tier']}",
+        "",
+        "| metric | mean | 95% interval |",
+        "|---|---|---|",
+        f"| score | {row['score']:.4f} | [{row['score_lo']:.4f}, {row['score_hi']:.4f}] |",
+    ]
+    for metric in METRICS:
+        lo, hi = row[f"{metric}_lo"], row[f"{metric}_hi"]
+        lines.append(f"| {metric} | {row[metric]:.4f} | [{lo:.4f}, {hi:.4f}] |")
+    lines += [
+        "",
+        f"model revision `{row['model_revision']}` · config hash `{row['config_hash']}` · "
+        f"benchmark {row['benchmark_name']} {row['benchmark_version']} · split sha256 "
+        f"`{row['split_sha256']}` · harness {row['harness_version']} · device {row['device']}",
+    ]
+    return "\n".join(lines)
+
+
+def lifelong_curves(rows: Iterable[Any]) -> pd.DataFrame:
+    """Long frame of lifelong curves: one line per (model, editor, config, checkpoint)."""
+    records = []
+    for row in rows:
+        result = _field(row, "result") or {}
+        curve = result.get("lifelong_curve")
+        if not curve:
+            continue
+        flat = flatten_result(row, "overall")
+        for point in curve:
+            for metric in ("reliability", "generality", "locality"):
+                value = point.get(metric)
+                if isinstance(value, Mapping):
+                    value = value.get("mean")
+                records.append(
+                    {
+                        "line": f"{short_name(flat['model_id'])} · {flat['editor']} · "
+                        f"{flat['config_short']}",
+                        "model_id": flat["model_id"],
+                        "editor": flat["editor"],
+                        "edits": point.get("edits"),
+                        "metric": metric,
+                        "value": _num(value),
+                    }
+                )
+    return pd.DataFrame.from_records(
+        records, columns=["line", "model_id", "editor", "edits", "metric", "value"]
+    )

@@ -1,0 +1,179 @@
+"""Editors with known faults, planted to prove that the harness catches them.
+
+Importing this module registers them under names starting with "planted-"; they work on the
+real adapter and on tests/fake_vlm.FakeAdapter alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from evaluator.editors.base import ConfigError, Editor, EditorConfig
+from evaluator.editors.registry import register_editor
+
+
+@dataclass(frozen=True)
+class NoopConfig(EditorConfig):
+    leave_train_mode: bool = field(
+        default=False, metadata={"help": "put the model in train mode in apply() and leave it"}
+    )
+    freeze_all: bool = field(
+        default=False, metadata={"help": "set requires_grad=False everywhere in apply()"}
+    )
+
+
+@register_editor("planted-noop")
+class NoopEditor(Editor):
+    """Changes nothing: locality must be exactly 1 and reliability equal to pre-edit."""
+
+    config_class = NoopConfig
+
+    def apply(self, case) -> None:  # noqa: ANN001
+        if self.config.leave_train_mode:
+            self.adapter.model.train()
+        if self.config.freeze_all:
+            self.adapter.model.requires_grad_(False)
+
+
+def _check_layer(layer: int, num_layers: int) -> None:
+    if not -num_layers <= layer < num_layers:
+        raise ConfigError(
+            f"field 'layer': {layer} is beyond the model's {num_layers} decoder layers; "
+            f"use 0..{num_layers - 1} or a negative index"
+        )
+
+
+@dataclass(frozen=True)
+class PerturbConfig(EditorConfig):
+    layer: int = field(default=0, metadata={"help": "decoder layer whose MLP down-projection"})
+    scale: float = field(default=5.0, metadata={"help": "noise size relative to the weight norm"})
+
+    def check(self) -> None:
+        if not 0 < self.scale <= 100:
+            raise ConfigError(f"field 'scale': {self.scale} must be in (0, 100]")
+
+    def check_for_model(self, num_layers: int) -> None:
+        _check_layer(self.layer, num_layers)
+
+
+@register_editor("planted-perturb")
+class PerturbEditor(Editor):
+    """Adds noise to one decoder layer unrelated to the edit: locality must drop below 1."""
+
+    config_class = PerturbConfig
+
+    def _name(self) -> str:
+        return self.adapter.module_name(self.config.layer, "mlp.down")
+
+    def touched_modules(self) -> list[str]:
+        return [self._name()]
+
+    def apply(self, case) -> None:  # noqa: ANN001
+        weight = self.adapter.get_module(self._name()).weight
+        with torch.no_grad():
+            noise = torch.randn(weight.shape, dtype=torch.float32).to(weight)
+            weight.add_(noise * self.config.scale * weight.abs().mean())
+
+
+@dataclass(frozen=True)
+class LeakConfig(EditorConfig):
+    via_data: bool = field(
+        default=False, metadata={"help": "write through .data (no version bump) instead of add_"}
+    )
+
+
+@register_editor("planted-leak")
+class LeakEditor(Editor):
+    """Declares the first layer's MLP but writes to the last layer's: the protocol must refuse."""
+
+    config_class = LeakConfig
+
+    def touched_modules(self) -> list[str]:
+        return [self.adapter.module_name(0, "mlp.down")]
+
+    def apply(self, case) -> None:  # noqa: ANN001
+        weight = self.adapter.get_module(self.adapter.module_name(-1, "mlp.up")).weight
+        if self.config.via_data:
+            weight.data[0] += 1.0
+        else:
+            with torch.no_grad():
+                weight.add_(1.0)
+
+
+class Wrapper(nn.Module):
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.extra = nn.Parameter(torch.zeros(()))
+
+    def forward(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        return self.inner(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class LeftoverConfig(EditorConfig):
+    leftover: Literal["wrapper", "hook"] = field(
+        default="wrapper", metadata={"help": "what reset() forgets to remove"}
+    )
+
+
+@register_editor("planted-leftover")
+class LeftoverEditor(Editor):
+    """Installs a wrapper or a hook in apply() and forgets it in reset()."""
+
+    config_class = LeftoverConfig
+
+    def apply(self, case) -> None:  # noqa: ANN001
+        name = self.adapter.module_name(-1, "mlp.down")
+        module = self.adapter.get_module(name)
+        if isinstance(module, Wrapper) or getattr(module, "_planted_hook", False):
+            return
+        if self.config.leftover == "wrapper":
+            self.adapter.set_module(name, Wrapper(module))
+        else:
+            module.register_forward_hook(lambda mod, args, out: out)
+            module._planted_hook = True
+
+
+@dataclass(frozen=True)
+class FinetuneConfig(EditorConfig):
+    layer: int = field(default=-1, metadata={"help": "decoder layer whose MLP down-projection"})
+    steps: int = field(default=30, metadata={"help": "optimisation steps per edit"})
+    lr: float = field(default=0.05, metadata={"help": "Adam learning rate"})
+
+    def check(self) -> None:
+        if self.steps < 1:
+            raise ConfigError(f"field 'steps': {self.steps} must be at least 1")
+
+    def check_for_model(self, num_layers: int) -> None:
+        _check_layer(self.layer, num_layers)
+
+
+@register_editor("planted-finetune")
+class FinetuneEditor(Editor):
+    """A plain, honest fine-tuning editor (in train mode, so dropout is active while training)."""
+
+    config_class = FinetuneConfig
+
+    def _name(self) -> str:
+        return self.adapter.module_name(self.config.layer, "mlp.down")
+
+    def touched_modules(self) -> list[str]:
+        return [self._name()]
+
+    def apply(self, case) -> None:  # noqa: ANN001
+        from evaluator.models.probe import Probe
+
+        params = list(self.adapter.get_module(self._name()).parameters())
+        optimizer = torch.optim.Adam(params, lr=self.config.lr)
+        probe = Probe(case.images, case.question, case.target, case.options)
+        self.adapter.model.train()
+        for _ in range(self.config.steps):
+            optimizer.zero_grad()
+            self.adapter.loss([probe]).backward()
+            optimizer.step()
+        self.adapter.model.zero_grad(set_to_none=True)

@@ -1,0 +1,51 @@
+"""First start: baselines go through submit() once per editor and model, the status line
+says what is happening, and a missing MedMNIST folder is reported instead of crashing."""
+
+from __future__ import annotations
+
+import threading
+
+from evaluator.editors.registry import editor_names
+from leaderboard.bootstrap import (
+    BASELINE_SUBMITTER,
+    BootstrapOptions,
+    BootstrapStatus,
+    first_start,
+    queue_baselines,
+)
+from submissions import Store
+
+
+def test_baselines_cover_every_editor_in_both_settings_once(tmp_path, tiny_llava_onevision_dir):
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    status = BootstrapStatus()
+    queued = queue_baselines(store, [tiny_llava_onevision_dir], status)
+    rows = store.list_requests()
+    assert queued == len(editor_names()) == len(rows)
+    assert sorted(r.record.editor for r in rows) == editor_names()
+    assert {r.record.settings for r in rows} == {("single", "lifelong")}
+    assert {r.record.submitter for r in rows} == {BASELINE_SUBMITTER}
+    assert {r.state for r in rows} == {"PENDING"}
+    assert queue_baselines(store, [tiny_llava_onevision_dir], status) == 0
+    assert len(store.list_requests()) == len(rows)
+
+
+def test_status_line_shows_stage_elapsed_time_and_queue_counts():
+    status = BootstrapStatus()
+    status.set("training zoo model", "qwen2-vl")
+    line = status.line({"PENDING": 3, "RUNNING": 1, "FAILED": 0})
+    assert line.startswith("**Training zoo model** qwen2-vl (")
+    assert "queue: 3 pending, 1 running" in line
+    assert "failed" not in line
+
+
+def test_a_missing_medmnist_folder_is_reported_in_the_status(tmp_path, monkeypatch):
+    monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
+    missing = tmp_path / "no-medmnist"
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    status = BootstrapStatus()
+    first_start(store, BootstrapOptions(medmnist_root=missing), status, threading.Event())
+    assert status.error is not None
+    assert str(missing) in status.error
+    assert "First start stopped" in status.line()
+    assert store.list_requests() == []

@@ -1,0 +1,196 @@
+"""End to end in Debian's chromium (Playwright, never a downloaded browser): the table loads,
+sorting and search work, the plots render, a form submission reaches the queue tab, and the
+CSV download holds the visible rows. A screenshot of each tab goes to test-artifacts/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evaluator.editors.registry import editor_names
+from leaderboard.columns import label_of
+from leaderboard.service import LeaderboardService, launch_kwargs
+from leaderboard.ui import build_ui
+from submissions import Store
+from tests.app_support import free_port, store_results
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+TIMEOUT_MS = 60_000
+TABLE = "#leaderboard-table"
+
+
+@pytest.fixture
+def real_results(tiny_results):
+    """Result records of the real evaluator on the tiny zoo model (tests/fixtures/results.py)."""
+    return list(tiny_results.values())
+
+
+@pytest.fixture
+def base_url(real_results, tmp_path, monkeypatch):
+    monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "home").mkdir()
+    url = f"sqlite:///{tmp_path / 'home' / 'store.db'}"
+    store = Store(url)
+    store_results(store, real_results)
+    service = LeaderboardService(store)
+    app = build_ui(
+        load_results=service.results,
+        load_requests=service.requests,
+        results_version=service.results_version,
+        submit=service.submit,
+        editor_names=editor_names,
+        status=service.status_line,
+        refresh_s=1.0,
+    )
+    port = free_port()
+    app.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, **launch_kwargs(url)
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def page(base_url):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            viewport={"width": 1500, "height": 1100}, accept_downloads=True
+        )
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(base_url)
+        page.wait_for_selector(f"{TABLE} .virtual-row [role=gridcell]")
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def _column(page, label: str) -> list[str]:
+    """Cell texts of one column of the leaderboard table, top to bottom as displayed."""
+    titles = page.locator(f"{TABLE} thead th").evaluate_all("ths => ths.map(t => t.title)")
+    index = titles.index(label)
+    return page.locator(f"{TABLE} .virtual-row").evaluate_all(
+        """(rows, index) => rows
+            .map(r => [Number(r.dataset.index), r.querySelectorAll('[role=gridcell]')[index]])
+            .sort((a, b) => a[0] - b[0])
+            .map(([, cell]) => cell.innerText.trim())""",
+        index,
+    )
+
+
+def _header(page, label: str):
+    return page.locator(f'{TABLE} thead th[title="{label}"]').first
+
+
+def _sort(page, label: str, order: str) -> None:
+    """Sort through the column's own menu (Gradio 6: header, then its cell menu)."""
+    header = _header(page, label)
+    header.click()
+    header.get_by_role("button", name="Open cell menu").click()
+    page.get_by_role("menuitem", name=order).click()
+    page.wait_for_timeout(300)
+
+
+def _fill(page, field: str, text: str) -> None:
+    page.locator(f"#form-{field} textarea, #form-{field} input").first.fill(text)
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"tab-{name}.png"), full_page=True)
+
+
+def _wait_for(page, check, timeout_ms: int = TIMEOUT_MS) -> None:
+    waited = 0
+    while not check():
+        if waited >= timeout_ms:
+            raise AssertionError(f"condition not met within {timeout_ms} ms")
+        page.wait_for_timeout(250)
+        waited += 250
+
+
+def test_table_loads_sorts_and_searches(page, real_results):
+    single = [r for r in real_results if r["setting"] == "single"]
+    _wait_for(page, lambda: len(_column(page, label_of("editor"))) == len(single))
+    _shot(page, "leaderboard")
+
+    _sort(page, label_of("reliability"), "Sort ascending")
+    ascending = [float(v) for v in _column(page, label_of("reliability"))]
+    assert ascending == sorted(ascending)
+    editors_ascending = _column(page, label_of("editor"))
+    _sort(page, label_of("reliability"), "Sort descending")
+    descending = [float(v) for v in _column(page, label_of("reliability"))]
+    assert descending == sorted(ascending, reverse=True)
+    if len(set(ascending)) > 1:
+        assert _column(page, label_of("editor")) != editors_ascending
+
+    editor = sorted({r["editor"]["name"] for r in single})[0]
+    page.locator("#lb-search textarea, #lb-search input").first.fill(editor)
+    expected = sum(1 for r in single if r["editor"]["name"] == editor)
+    _wait_for(page, lambda: _column(page, label_of("editor")) == [editor] * expected)
+
+
+def test_csv_download_holds_the_visible_rows(page):
+    editors = _column(page, label_of("editor"))
+    with page.expect_download() as download:
+        page.locator("#download-filtered").click()
+    written = pd.read_csv(download.value.path())
+    assert sorted(written["editor"]) == sorted(editors)
+    assert sorted(written["reliability"].round(4)) == sorted(
+        float(v) for v in _column(page, label_of("reliability"))
+    )
+
+
+def test_efficiency_and_lifelong_plots_render(page):
+    _tab(page, "Efficiency")
+    page.wait_for_selector("#plot-latency .js-plotly-plot .scatterlayer .trace")
+    page.wait_for_selector("#plot-memory .js-plotly-plot .scatterlayer .trace")
+    legend = page.locator("#plot-latency .legendtext").all_text_contents()
+    assert legend.count("Pareto front") == 1
+    _shot(page, "efficiency")
+    _tab(page, "Lifelong")
+    page.wait_for_selector("#plot-lifelong-reliability .js-plotly-plot .scatterlayer .trace")
+    assert page.locator("#plot-lifelong-locality .js-plotly-plot .scatterlayer .trace").count() >= 1
+    _shot(page, "lifelong")
+    _tab(page, "About")
+    assert "Ranking rule" in page.locator("body").inner_text()
+    _shot(page, "about")
+
+
+def test_a_form_submission_appears_in_the_queue(page, tiny_llava_onevision_dir):
+    _tab(page, "Submit")
+    _fill(page, "model_id", str(tiny_llava_onevision_dir))
+    _fill(page, "submitter", "Browser Test")
+    _fill(page, "organisation", "browser-tests")
+    _fill(page, "contact", "browser@example.org")
+    _shot(page, "submit")
+    page.locator("#submit-button").click()
+    page.wait_for_selector("#submit-message:has-text('queued')")
+    assert "Request key" in page.locator("#submit-message").inner_text()
+    _tab(page, "Queue")
+    _wait_for(page, lambda: "Browser Test" in page.locator("#queue-table").inner_text())
+    assert "PENDING" in page.locator("#queue-table").inner_text()
+    _shot(page, "queue")

@@ -1,0 +1,53 @@
+"""CSV downloads: the filtered table's rows and shown columns, and every result with every
+metric, interval and provenance field; written only under the downloads folder."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from evaluator import paths
+from leaderboard.columns import METRICS, default_visible
+from leaderboard.csv_export import ALL_RESULTS_KEYS, write_all_results_csv, write_filtered_csv
+from leaderboard.table import leaderboard_view, results_frame
+from submissions import Store
+from tests.app_support import store_results
+
+
+@pytest.fixture
+def real_results(tiny_results):
+    """Result records of the real evaluator on the tiny zoo model (tests/fixtures/results.py)."""
+    return list(tiny_results.values())
+
+
+@pytest.fixture
+def frame(real_results, tmp_path, monkeypatch):
+    monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store_results(store, real_results)
+    return results_frame(store.results())
+
+
+def test_filtered_csv_holds_the_filtered_rows_and_shown_columns(frame):
+    editor = sorted(set(frame["editor"]))[0]
+    view = leaderboard_view(frame, setting="single", tier="overall", editors=[editor])
+    path = write_filtered_csv(view, default_visible())
+    assert path.parent == paths.downloads_dir()
+    written = pd.read_csv(path)
+    assert len(written) == len(view)
+    assert set(written["editor"]) == {editor}
+    assert written["model"].tolist() == view["model_id"].tolist()
+    assert "locality_text" not in written.columns
+    assert written["reliability"].tolist() == pytest.approx(view["reliability"].tolist())
+
+
+def test_all_results_csv_has_every_metric_interval_and_provenance(frame):
+    path = write_all_results_csv(frame)
+    assert path.is_relative_to(paths.downloads_dir())
+    written = pd.read_csv(path)
+    assert list(written.columns) == ALL_RESULTS_KEYS
+    assert len(written) == len(frame)
+    for metric in METRICS:
+        assert {metric, f"{metric}_lo", f"{metric}_hi", f"token_{metric}"} <= set(written.columns)
+    for key in ("model_revision", "config_hash", "benchmark_version", "split_sha256", "seed"):
+        assert written[key].notna().all(), key
