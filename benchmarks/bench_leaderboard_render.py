@@ -179,9 +179,11 @@ def time_browser(store, url: str) -> None:
             for attempt in ("cold", "warm"):
                 start = time.perf_counter()
                 page.goto("http://127.0.0.1:7899/")
-                page.wait_for_selector("#leaderboard-table tbody tr td", timeout=300_000)
+                page.wait_for_selector(
+                    "#leaderboard-table .virtual-row [role=gridcell]", timeout=300_000
+                )
                 page.wait_for_function(
-                    "document.querySelectorAll('#leaderboard-table tbody tr').length > 5",
+                    "document.querySelectorAll('#leaderboard-table .virtual-row').length > 5",
                     timeout=300_000,
                 )
                 print(

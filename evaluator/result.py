@@ -93,6 +93,8 @@ def validate_result(result: Mapping[str, Any]) -> None:
     bench_keys = ("name", "version", "split", "sha256", "cases")
     bench = _mapping(result["benchmark"], "benchmark", bench_keys)
     _text(bench, "benchmark", "name", "version", "split")
+    if bench["split"] not in ("public", "hidden"):
+        _fail("benchmark.split", f"is {bench['split']!r}, expected 'public' or 'hidden'")
     _sha256(bench["sha256"], "benchmark.sha256")
     _count(bench["cases"], "benchmark.cases", minimum=1)
     setting = result["setting"]

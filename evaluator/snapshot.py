@@ -97,7 +97,7 @@ def value_fingerprint(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         if t.numel() == 0:
             rows.append(torch.zeros(2, dtype=torch.float64, device=t.device))
             continue
-        spread = torch.linalg.vector_norm(t) if t.is_floating_point() else t.abs().max()
+        spread = torch.linalg.vector_norm(t) if t.is_floating_point() else t.count_nonzero()
         rows.append(torch.stack([t.sum(dtype=torch.float64), spread.to(torch.float64)]))
     return torch.stack([r.cpu() for r in rows])
 

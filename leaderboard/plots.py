@@ -117,12 +117,22 @@ def memory_vs_locality(frame: pd.DataFrame) -> go.Figure:
     return _tradeoff(frame, "peak_memory_mb", "locality", "Memory vs locality", False)
 
 
+MAX_DEFAULT_LINES = 12
+
+
 @explain_failure
 def lifelong_figure(curves: pd.DataFrame, metric: str, lines: list[str] | None = None) -> go.Figure:
-    """One metric against the number of edits, one line per (model, editor, config)."""
+    """One metric against the number of edits, one line per (model, editor, config); with no
+    selection, the first MAX_DEFAULT_LINES lines by name (a browser cannot draw thousands)."""
     data = curves[curves["metric"] == metric]
-    if lines is not None:
+    title = f"Lifelong {metric}"
+    if lines:
         data = data[data["line"].isin(lines)]
+    else:
+        names = sorted(data["line"].unique())
+        if len(names) > MAX_DEFAULT_LINES:
+            data = data[data["line"].isin(names[:MAX_DEFAULT_LINES])]
+            title += f" (first {MAX_DEFAULT_LINES} of {len(names)} runs; pick runs above)"
     if data.empty:
         return failure_figure(f"No lifelong {metric} curve to show yet.")
     fig = go.Figure()
@@ -139,7 +149,7 @@ def lifelong_figure(curves: pd.DataFrame, metric: str, lines: list[str] | None =
         )
     fig.update_layout(
         template=TEMPLATE,
-        title=f"Lifelong {metric}",
+        title=title,
         xaxis_title="number of edits",
         yaxis_title=metric,
         yaxis_range=[-0.02, 1.02],

@@ -156,9 +156,15 @@ def build_ui(
         view = current_view(setting, tier, types, editors, search)
         return str(write_filtered_csv(view, columns))
 
+    written: dict[str, str] = {}
+
     def all_csv():
-        _, frame, _ = cache.get()
-        return str(write_all_results_csv(frame))
+        """The all-results CSV, written once per change of the results."""
+        key, frame, _ = cache.get()
+        if key not in written:
+            written.clear()
+            written[key] = str(write_all_results_csv(frame))
+        return written[key]
 
     def detail(setting, tier, types, editors, search, columns, evt: gr.SelectData):
         """Intervals and provenance of the clicked row, found by its identifying cells (the
@@ -263,7 +269,12 @@ def build_ui(
                 latency_plot = gr.Plot(elem_id="plot-latency")
                 memory_plot = gr.Plot(elem_id="plot-memory")
             with gr.Tab("Lifelong", id="lifelong"):
-                lines = gr.CheckboxGroup([], label="Lines (none ticked: all)")
+                lines = gr.Dropdown(
+                    [],
+                    multiselect=True,
+                    label="Runs to compare (none picked: the first 12)",
+                    elem_id="lifelong-lines",
+                )
                 curve_plots = [
                     gr.Plot(elem_id=f"plot-lifelong-{m}")
                     for m in ("reliability", "generality", "locality")

@@ -63,6 +63,7 @@ def broken(result, path, value=None, delete=False):
         (("model", "revision"), "", False, "model.revision"),
         (("editor", "config_hash"), "abc", False, "editor.config_hash"),
         (("benchmark", "cases"), 0, False, "benchmark.cases"),
+        (("benchmark", "split"), "train", False, "benchmark.split"),
         (("setting",), "both", False, "setting"),
         (("metrics", "overall", "locality"), None, True, "metrics.overall.locality"),
         (("metrics", "overall", "reliability", "mean"), 1.5, False, "metrics.overall.reliability"),

@@ -98,6 +98,11 @@ def test_editors_cli_lists_each_editor_with_fields_defaults_and_help(capsys):
     assert "steps: int = 30" in out
 
 
+def test_editors_cli_shows_the_allowed_values_of_a_choice_field(capsys):
+    assert evaluator_main(["editors", "planted-leftover"]) == 0
+    assert "leftover: 'wrapper' | 'hook' = 'wrapper'" in capsys.readouterr().out
+
+
 def test_editors_cli_json_matches_the_config_dataclass(capsys):
     assert evaluator_main(["editors", "--json", "planted-leak"]) == 0
     described = json.loads(capsys.readouterr().out)

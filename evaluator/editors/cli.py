@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
 
 from evaluator.editors.base import ConfigError
 from evaluator.editors.registry import editor_names, get_editor
@@ -21,8 +22,18 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def describe_editors(names: list[str] | None = None) -> dict[str, list[dict]]:
-    """{editor name: its config's describe()} for the given or all registered editors."""
-    return {name: get_editor(name).config_class.describe() for name in names or editor_names()}
+    """{editor name: its config's describe()} for the given or all registered editors; a
+    Literal field also gets its allowed values as `choices`."""
+    out = {}
+    for name in names or editor_names():
+        config_class = get_editor(name).config_class
+        hints = typing.get_type_hints(config_class)
+        fields = config_class.describe()
+        for field in fields:
+            if typing.get_origin(hints[field["name"]]) is typing.Literal:
+                field["choices"] = list(typing.get_args(hints[field["name"]]))
+        out[name] = fields
+    return out
 
 
 def format_editors(described: dict[str, list[dict]]) -> str:
@@ -30,7 +41,8 @@ def format_editors(described: dict[str, list[dict]]) -> str:
     for name, fields in described.items():
         lines.append(name)
         for f in fields:
-            lines.append(f"  {f['name']}: {f['type']} = {f['default']!r}")
+            kind = " | ".join(map(repr, f["choices"])) if "choices" in f else f["type"]
+            lines.append(f"  {f['name']}: {kind} = {f['default']!r}")
             if f["help"]:
                 lines.append(f"      {f['help']}")
         if not fields:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 class FTConfig(EditorConfig):
     layer: int | float = field(0.5, f"decoder layer to fine-tune: {LAYER_HELP}")
     module: Literal["mlp.up", "mlp.gate", "mlp.down", "attn.q", "attn.k", "attn.v", "attn.o"] = (
-        field("mlp.down", "which projection of that layer is fine-tuned")
+        field("mlp.down", f"which projection of that layer is fine-tuned: one of {MODULE_KINDS}")
     )
     steps: int = field(25, "Adam steps per edit")
     lr: float = field(5e-3, "Adam learning rate")

@@ -37,7 +37,7 @@ ADAPTER_NAME = "mme_edit"
 @dataclass(frozen=True)
 class LoRAConfig(EditorConfig):
     variant: Literal["lora", "adalora"] = field(
-        "adalora", "plain LoRA or AdaLoRA (adaptive rank budget, the paper's choice)"
+        "adalora", "lora (plain LoRA) or adalora (adaptive rank budget, the paper's choice)"
     )
     rank: int = field(4, "adapter rank (AdaLoRA: the average target rank; it starts at 2x)")
     alpha: float = field(32.0, "LoRA scaling numerator (scale = alpha / rank)")

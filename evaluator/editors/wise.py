@@ -60,6 +60,9 @@ class WISEConfig(EditorConfig):
     norm_constraint: float = field(1.0, "max change of any side-memory weight (L-inf)")
     save_freq: int = field(500, "edits per knowledge shard; a full shard is saved")
     merge_freq: int = field(1000, "edits between TIES merges of the saved shards")
+    irrelevant_cases: int = field(
+        1, "train cases whose text and image locality prompts serve as irrelevant inputs"
+    )
     density: float = field(0.53, "TIES trim: share of each shard's largest changes kept")
     early_stop_loss: float = field(1e-2, "stop an edit once its loss is below this (0 = never)")
 
@@ -68,7 +71,7 @@ class WISEConfig(EditorConfig):
         check_fraction(self, "mask_ratio", open_low=True)
         check_fraction(self, "density", open_low=True)
         check_positive(self, "n_iter", "edit_lr", "act_ratio", "norm_constraint")
-        check_positive(self, "save_freq", "merge_freq")
+        check_positive(self, "save_freq", "merge_freq", "irrelevant_cases")
         check_positive(self, "alpha", "beta", "gamma", "early_stop_loss", allow_zero=True)
         if self.merge_freq % self.save_freq:
             raise ConfigError(
@@ -171,14 +174,16 @@ class WISEEditor(Editor):
         self._mask: torch.Tensor | None = None
 
     def _irrelevant(self) -> list[Probe]:
-        """Unrelated prompts for the margin loss: a train case's text and image locality ones."""
+        """Unrelated prompts for the margin loss: text and image locality prompts of
+        `irrelevant_cases` train cases, taken in turn."""
         if not self.train_cases:
             return [FALLBACK_IRRELEVANT]
-        case = self.train_cases[self.edits % len(self.train_cases)]
-        return [
-            Probe(images=(), question=case.loc_question, answer=case.loc_answer),
-            Probe(case.m_loc_images, case.m_loc_question, case.m_loc_answer),
-        ]
+        probes = []
+        for k in range(self.config.irrelevant_cases):
+            case = self.train_cases[(self.edits + k) % len(self.train_cases)]
+            probes.append(Probe(images=(), question=case.loc_question, answer=case.loc_answer))
+            probes.append(Probe(case.m_loc_images, case.m_loc_question, case.m_loc_answer))
+        return probes
 
     def _new_mask(self, memory: WiseSideMemory) -> torch.Tensor:
         """A mask disjoint from the other shards of the same merge group."""
