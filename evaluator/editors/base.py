@@ -29,7 +29,7 @@ class EditorConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> EditorConfig:
-        """Build and check a config; unknown fields, wrong types and bad values raise ConfigError."""
+        """Build and check a config; unknown fields, wrong types or bad values: ConfigError."""
         data = dict(data or {})
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(fields))
@@ -76,6 +76,8 @@ class EditorConfig:
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is typing.Literal:
+        return " | ".join(repr(arg) for arg in typing.get_args(tp))
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
@@ -163,7 +165,7 @@ class Editor(ABC):
     def apply(self, case: Case) -> None:
         """Make the model answer `case.target` for (case.images, case.question, case.options)."""
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 - a no-op is the right default for most editors
         """Remove every structural change made since construction (no-op by default)."""
 
     def transform_probe(self, probe: Probe) -> Probe:

@@ -143,12 +143,6 @@ def model_mode(model: nn.Module, training: bool) -> Iterator[None]:
         model.train(was)
 
 
-def vision_parameters(adapter: VLMAdapter) -> list[nn.Parameter]:
-    """Parameters of the vision tower and projector (for editors configured to train them)."""
-    prefixes = tuple(p + "." for p in adapter.vision_module_prefixes())
-    return [p for name, p in adapter.model.named_parameters() if name.startswith(prefixes)]
-
-
 def seed_everything(seed: int) -> None:
     """Seeds torch's CPU and CUDA generators so that two runs give identical weights."""
     torch.manual_seed(seed)
