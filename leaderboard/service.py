@@ -22,20 +22,8 @@ class LeaderboardService:
         return self.store.results()
 
     def results_version(self) -> str:
-        """Changes whenever the set of finished results changes: count and last id of the
-        results of FINISHED requests (one cheap query instead of reading every result)."""
-        import sqlalchemy as sa
-
-        from submissions.store import FINISHED, requests_table, results_table
-
-        query = (
-            sa.select(sa.func.count(results_table.c.id), sa.func.max(results_table.c.id))
-            .join(requests_table, requests_table.c.id == results_table.c.request_id)
-            .where(requests_table.c.state == FINISHED)
-        )
-        with self.store.engine.connect() as conn:
-            count, last = conn.execute(query).one()
-        return f"{count}:{last}"
+        """Changes whenever the set of finished results changes."""
+        return self.store.results_version()
 
     def requests(self) -> list[Any]:
         return self.store.list_requests()

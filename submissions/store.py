@@ -305,6 +305,18 @@ class Store:
                 for row in conn.execute(query)
             ]
 
+    def results_version(self) -> str:
+        """Changes whenever the set of FINISHED results changes (one cheap query, so that a
+        reader can skip `results()` when nothing is new)."""
+        query = (
+            sa.select(sa.func.count(results_table.c.id), sa.func.max(results_table.c.id))
+            .join(requests_table, requests_table.c.id == results_table.c.request_id)
+            .where(requests_table.c.state == FINISHED)
+        )
+        with self._read() as conn:
+            count, last = conn.execute(query).one()
+        return f"{count}:{last}"
+
     def count_requests(self) -> int:
         with self._read() as conn:
             return int(

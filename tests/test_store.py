@@ -178,6 +178,19 @@ def test_finished_results_are_listed_with_their_sort_columns(store):
     assert store.get_request(row.id).state == FINISHED
 
 
+def test_results_version_changes_only_when_finished_results_change(store):
+    empty = store.results_version()
+    row = store.add_request(make_record())
+    store.claim("w1", 30)
+    store.save_result(row.id, "w1", "single", result_json(0.5))
+    assert store.results_version() == empty  # a result of a running request is not shown
+    store.finish(row.id, "w1")
+    finished = store.results_version()
+    assert finished != empty
+    store.add_request(make_record(1))
+    assert store.results_version() == finished
+
+
 def test_failed_request_keeps_reason_and_log_tail(store):
     row = store.add_request(make_record())
     store.claim("w1", 30)
