@@ -21,7 +21,7 @@ from evaluator.models.card import write_model_card
 from evaluator.models.probe import Probe
 from evaluator.models.tiny import ARCHES, tiny_config, tiny_processor, train_tokenizer
 
-STEPS = 1000  # training steps when max_steps is not given
+STEPS = 4000  # training steps when max_steps is not given
 BATCH_SIZE = 16
 LEARNING_RATE = 3e-3
 LOOKUP_QUESTION = "Which option says"
