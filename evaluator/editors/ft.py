@@ -35,10 +35,10 @@ class FTConfig(EditorConfig):
     module: Literal["mlp.up", "mlp.gate", "mlp.down", "attn.q", "attn.k", "attn.v", "attn.o"] = (
         field("mlp.down", f"which projection of that layer is fine-tuned: one of {MODULE_KINDS}")
     )
-    steps: int = field(25, "Adam steps per edit")
-    lr: float = field(5e-3, "Adam learning rate")
+    steps: int = field(40, "Adam steps per edit")
+    lr: float = field(2e-2, "Adam learning rate")
     norm_constraint: float = field(
-        5e-2, "radius of the ball around the original weights the change is projected into"
+        0.5, "radius of the ball around the original weights the change is projected into"
     )
     norm_kind: Literal["linf", "l2"] = field(
         "linf", "linf bounds each weight's change; l2 bounds the whole change's Frobenius norm"
