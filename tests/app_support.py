@@ -3,10 +3,11 @@ its own methods (add_request, claim, save_result, finish), and run the app on a 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from submissions import Store, SubmissionRecord
@@ -73,3 +74,36 @@ def wait_until(predicate: Any, timeout_s: float = 30.0, every_s: float = 0.2) ->
         event.wait(every_s)
         waited += every_s
     raise AssertionError(f"condition not met within {timeout_s} s; last value {value!r}")
+
+
+@contextlib.contextmanager
+def serve_app(store: Store, store_url: str, **ui_overrides: Any) -> Iterator[str]:
+    """Launch the real UI over `store` on a free 127.0.0.1 port; yields its base URL (no
+    trailing slash) and always closes the server."""
+    from evaluator.editors.registry import editor_names
+    from leaderboard.service import LeaderboardService, launch_kwargs
+    from leaderboard.ui import build_ui
+
+    service = LeaderboardService(store)
+    ui_args: dict[str, Any] = {
+        "load_results": service.results,
+        "load_requests": service.requests,
+        "results_version": service.results_version,
+        "submit": service.submit,
+        "editor_names": editor_names,
+        "status": service.status_line,
+        "refresh_s": 1.0,
+    }
+    ui_args.update(ui_overrides)
+    app = build_ui(**ui_args)
+    port = free_port()
+    app.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        **launch_kwargs(store_url),
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        app.close()

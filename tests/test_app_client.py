@@ -7,10 +7,8 @@ import pytest
 from gradio_client import Client
 
 from evaluator.editors.registry import editor_names
-from leaderboard.service import LeaderboardService, launch_kwargs
-from leaderboard.ui import build_ui
 from submissions import Store
-from tests.app_support import free_port, store_results
+from tests.app_support import serve_app, store_results
 
 
 @pytest.fixture
@@ -28,24 +26,8 @@ def served(real_results, tmp_path, monkeypatch):
     (tmp_path / "home").mkdir()
     store = Store(url)
     store_results(store, real_results)
-    service = LeaderboardService(store)
-    app = build_ui(
-        load_results=service.results,
-        load_requests=service.requests,
-        results_version=service.results_version,
-        submit=service.submit,
-        editor_names=editor_names,
-        status=service.status_line,
-        refresh_s=1.0,
-    )
-    port = free_port()
-    app.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, **launch_kwargs(url)
-    )
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False), store
-    finally:
-        app.close()
+    with serve_app(store, url) as base:
+        yield Client(base + "/", verbose=False), store
 
 
 def _form(model_dir, **changes):

@@ -10,11 +10,9 @@ import pytest
 
 from evaluator import paths
 from leaderboard.csv_export import write_all_results_csv
-from leaderboard.service import LeaderboardService, launch_kwargs
 from leaderboard.table import results_frame
-from leaderboard.ui import build_ui
 from submissions import Store
-from tests.app_support import free_port, store_results
+from tests.app_support import serve_app, store_results
 
 
 @pytest.fixture
@@ -34,23 +32,10 @@ def served(real_results, tiny_benchmark_dir, tmp_path, monkeypatch):
     url = f"sqlite:///{home / 'store.db'}"
     store = Store(url)
     store_results(store, real_results)
-    service = LeaderboardService(store)
-    app = build_ui(
-        load_results=service.results,
-        load_requests=service.requests,
-        results_version=service.results_version,
-        submit=service.submit,
-        editor_names=lambda: [],
-        manifest_path=bench / "manifest.json",
-    )
-    port = free_port()
-    app.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, **launch_kwargs(url)
-    )
-    try:
-        yield f"http://127.0.0.1:{port}", home, store
-    finally:
-        app.close()
+    with serve_app(
+        store, url, editor_names=lambda: [], manifest_path=bench / "manifest.json"
+    ) as base:
+        yield base, home, store
 
 
 def _private_files(home: Path) -> list[Path]:

@@ -9,12 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evaluator.editors.registry import editor_names
 from leaderboard.columns import label_of
-from leaderboard.service import LeaderboardService, launch_kwargs
-from leaderboard.ui import build_ui
 from submissions import Store
-from tests.app_support import free_port, store_results
+from tests.app_support import serve_app, store_results
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -45,24 +42,8 @@ def base_url(real_results, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'home' / 'store.db'}"
     store = Store(url)
     store_results(store, real_results)
-    service = LeaderboardService(store)
-    app = build_ui(
-        load_results=service.results,
-        load_requests=service.requests,
-        results_version=service.results_version,
-        submit=service.submit,
-        editor_names=editor_names,
-        status=service.status_line,
-        refresh_s=1.0,
-    )
-    port = free_port()
-    app.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, **launch_kwargs(url)
-    )
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with serve_app(store, url) as base:
+        yield base + "/"
 
 
 @pytest.fixture
