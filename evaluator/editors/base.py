@@ -155,6 +155,11 @@ class Editor(ABC):
         self.config = config
         self.train_cases = train_cases
         self.seed = seed
+        self.setup()
+
+    def setup(self) -> None:  # noqa: B027 - most editors need no set-up
+        """Per-editor set-up after the base attributes exist (resolve layers, make state);
+        it must not change the model's weights."""
 
     def touched_modules(self) -> list[str]:
         """Qualified names (as in model.named_modules()) whose parameters or buffers `apply`

@@ -3,7 +3,6 @@ the weight change kept inside a norm ball around the original weights."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -26,7 +25,6 @@ from evaluator.editors.registry import register_editor
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Case
-    from evaluator.models.adapter import VLMAdapter
 
 
 @dataclass(frozen=True)
@@ -76,17 +74,9 @@ class FTEditor(Editor):
     config_class = FTConfig
     config: FTConfig
 
-    def __init__(
-        self,
-        adapter: VLMAdapter,
-        config: EditorConfig,
-        *,
-        train_cases: Sequence[Case] = (),
-        seed: int = 0,
-    ) -> None:
-        super().__init__(adapter, config, train_cases=train_cases, seed=seed)
-        layer = resolve_layer("layer", self.config.layer, adapter.num_layers)
-        self.module_name = adapter.module_name(layer, self.config.module)
+    def setup(self) -> None:
+        layer = resolve_layer("layer", self.config.layer, self.adapter.num_layers)
+        self.module_name = self.adapter.module_name(layer, self.config.module)
 
     def touched_modules(self) -> list[str]:
         return [self.module_name]

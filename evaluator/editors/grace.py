@@ -4,7 +4,6 @@ key's radius the layer's output is replaced by its value; elsewhere it passes th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -130,17 +129,9 @@ class GRACEEditor(Editor):
     config_class = GRACEConfig
     config: GRACEConfig
 
-    def __init__(
-        self,
-        adapter: VLMAdapter,
-        config: EditorConfig,
-        *,
-        train_cases: Sequence[Case] = (),
-        seed: int = 0,
-    ) -> None:
-        super().__init__(adapter, config, train_cases=train_cases, seed=seed)
-        layer = resolve_layer("layer", self.config.layer, adapter.num_layers)
-        self.module_name = adapter.module_name(layer, "mlp.down")
+    def setup(self) -> None:
+        layer = resolve_layer("layer", self.config.layer, self.adapter.num_layers)
+        self.module_name = self.adapter.module_name(layer, "mlp.down")
         self.codebook: GraceCodebook | None = None
 
     def _install(self) -> GraceCodebook:

@@ -17,7 +17,6 @@ from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Case
-    from evaluator.models.adapter import VLMAdapter
 
 FACT_TEMPLATE = "Question: {prompt}\nAnswer: {target}"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -73,18 +72,11 @@ class IKEEditor(Editor):
     config_class = IKEConfig
     config: IKEConfig
 
-    def __init__(
-        self,
-        adapter: VLMAdapter,
-        config: EditorConfig,
-        *,
-        train_cases: Sequence[Case] = (),
-        seed: int = 0,
-    ) -> None:
-        super().__init__(adapter, config, train_cases=train_cases, seed=seed)
+    def setup(self) -> None:
         self.facts: list[str] = []
         self._fact_bags: list[Counter[str]] = []
-        pool = list(train_cases) if self.config.demonstrations else []  # the split loads lazily
+        # the train split loads lazily, only when demonstrations are asked for
+        pool = list(self.train_cases) if self.config.demonstrations else []
         self._demos = [format_fact(c.question, c.options, c.answer) for c in pool]
         self._demo_bags = [bag_of_words(c.question) for c in pool]
 

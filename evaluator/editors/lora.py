@@ -4,7 +4,6 @@ language model's decoder layers, trained on the edit; removed with peft's unload
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -29,7 +28,6 @@ from evaluator.editors.registry import register_editor
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Case
-    from evaluator.models.adapter import VLMAdapter
 
 ADAPTER_NAME = "mme_edit"
 
@@ -75,19 +73,11 @@ class LoRAEditor(Editor):
     config_class = LoRAConfig
     config: LoRAConfig
 
-    def __init__(
-        self,
-        adapter: VLMAdapter,
-        config: EditorConfig,
-        *,
-        train_cases: Sequence[Case] = (),
-        seed: int = 0,
-    ) -> None:
-        super().__init__(adapter, config, train_cases=train_cases, seed=seed)
-        n = adapter.num_layers
+    def setup(self) -> None:
+        n = self.adapter.num_layers
         layers = [resolve_layer("layers", s, n) for s in self.config.layers] or list(range(n))
         self.target_names = [
-            adapter.module_name(layer, kind)
+            self.adapter.module_name(layer, kind)
             for layer in sorted(set(layers))
             for kind in self.config.modules
         ]

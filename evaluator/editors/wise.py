@@ -151,17 +151,9 @@ class WISEEditor(Editor):
     config_class = WISEConfig
     config: WISEConfig
 
-    def __init__(
-        self,
-        adapter: VLMAdapter,
-        config: EditorConfig,
-        *,
-        train_cases: Sequence[Case] = (),
-        seed: int = 0,
-    ) -> None:
-        super().__init__(adapter, config, train_cases=train_cases, seed=seed)
-        layer = resolve_layer("layer", self.config.layer, adapter.num_layers)
-        self.module_name = adapter.module_name(layer, "mlp.down")
+    def setup(self) -> None:
+        layer = resolve_layer("layer", self.config.layer, self.adapter.num_layers)
+        self.module_name = self.adapter.module_name(layer, "mlp.down")
         self.memory: WiseSideMemory | None = None
         self._reset_state()
 
