@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from evaluator.editors.registry import editor_names
     from leaderboard.bootstrap import BootstrapOptions, start_in_background
     from leaderboard.service import LeaderboardService, launch_kwargs
-    from leaderboard.ui import build_ui
+    from leaderboard.ui import build_service_ui
     from submissions import Store
 
     paths.home().mkdir(parents=True, exist_ok=True)
@@ -83,13 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         status, stop, _ = start_in_background(store, options)
     service = LeaderboardService(store, status)
-    app = build_ui(
-        load_results=service.results,
-        load_requests=service.requests,
-        results_version=service.results_version,
-        submit=service.submit,
-        editor_names=editor_names,
-        status=service.status_line,
+    app = build_service_ui(
+        service,
         manifest_path=paths.benchmark_dir() / "manifest.json",
         refresh_s=args.refresh_s,
     )

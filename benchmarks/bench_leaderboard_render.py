@@ -145,20 +145,11 @@ def time_browser(store, url: str) -> None:
     """Serve the app and time chromium from navigation until the table shows rows."""
     from playwright.sync_api import sync_playwright
 
-    from evaluator.editors.registry import editor_names
     from leaderboard.service import LeaderboardService, launch_kwargs
-    from leaderboard.ui import build_ui
+    from leaderboard.ui import build_service_ui
 
     service = LeaderboardService(store)
-    app = build_ui(
-        load_results=service.results,
-        load_requests=service.requests,
-        results_version=service.results_version,
-        submit=service.submit,
-        editor_names=editor_names,
-        status=service.status_line,
-        refresh_s=30.0,
-    )
+    app = build_service_ui(service, refresh_s=30.0)
     app.launch(
         server_name="127.0.0.1", server_port=7899, prevent_thread_lock=True, **launch_kwargs(url)
     )

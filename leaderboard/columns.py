@@ -6,18 +6,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from evaluator.metrics import METRICS, TIERS
+from evaluator.result import SETTINGS
+
+# METRICS, SETTINGS and TIERS are the evaluator's, re-exported for the table and the UI
+__all__ = [
+    "COLUMNS",
+    "METRICS",
+    "SETTINGS",
+    "TIERS",
+    "Column",
+    "Kind",
+    "default_visible",
+    "hideable",
+    "label_of",
+    "table_columns",
+    "visible_columns",
+]
+
 Kind = Literal["str", "number", "markdown"]
-METRICS = (
-    "reliability",
-    "generality",
-    "generality_text",
-    "generality_image",
-    "locality",
-    "locality_text",
-    "locality_image",
-)
-TIERS = ("overall", "understanding", "reasoning")
-SETTINGS = ("single", "lifelong")
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,23 @@ def format_submission_error(err: Exception) -> str:
     return f"❌ The request could not be checked ({type(err).__name__}: {err}); nothing was queued."
 
 
+def build_service_ui(service: Any, **overrides: Any) -> gr.Blocks:
+    """`build_ui` wired to a `LeaderboardService` (its store, submit and status line) and the
+    editor registry; `overrides` replace any of build_ui's arguments."""
+    from evaluator.editors.registry import editor_names
+
+    arguments: dict[str, Any] = {
+        "load_results": service.results,
+        "load_requests": service.requests,
+        "results_version": service.results_version,
+        "submit": service.submit,
+        "editor_names": editor_names,
+        "status": service.status_line,
+    }
+    arguments.update(overrides)
+    return build_ui(**arguments)
+
+
 def build_ui(
     *,
     load_results: Callable[[], list[Any]],

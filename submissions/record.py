@@ -7,7 +7,10 @@ import hashlib
 import json
 from typing import Any
 
-SETTINGS = ("single", "lifelong")
+from evaluator.result import SETTINGS
+
+__all__ = ["MODEL_TYPES", "SETTINGS", "SubmissionRecord"]
+
 MODEL_TYPES = ("general", "medical")
 
 

@@ -80,22 +80,10 @@ def wait_until(predicate: Any, timeout_s: float = 30.0, every_s: float = 0.2) ->
 def serve_app(store: Store, store_url: str, **ui_overrides: Any) -> Iterator[str]:
     """Launch the real UI over `store` on a free 127.0.0.1 port; yields its base URL (no
     trailing slash) and always closes the server."""
-    from evaluator.editors.registry import editor_names
     from leaderboard.service import LeaderboardService, launch_kwargs
-    from leaderboard.ui import build_ui
+    from leaderboard.ui import build_service_ui
 
-    service = LeaderboardService(store)
-    ui_args: dict[str, Any] = {
-        "load_results": service.results,
-        "load_requests": service.requests,
-        "results_version": service.results_version,
-        "submit": service.submit,
-        "editor_names": editor_names,
-        "status": service.status_line,
-        "refresh_s": 1.0,
-    }
-    ui_args.update(ui_overrides)
-    app = build_ui(**ui_args)
+    app = build_service_ui(LeaderboardService(store), **{"refresh_s": 1.0, **ui_overrides})
     port = free_port()
     app.launch(
         server_name="127.0.0.1",

@@ -12,12 +12,6 @@ from tests.app_support import serve_app, store_results
 
 
 @pytest.fixture
-def real_results(tiny_results):
-    """Result records of the real evaluator on the tiny zoo model (tests/fixtures/results.py)."""
-    return list(tiny_results.values())
-
-
-@pytest.fixture
 def served(real_results, tmp_path, monkeypatch):
     """(client, store) of an app whose store holds the fixture's real results."""
     monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))

@@ -16,12 +16,6 @@ from tests.app_support import serve_app, store_results
 
 
 @pytest.fixture
-def real_results(tiny_results):
-    """Result records of the real evaluator on the tiny zoo model (tests/fixtures/results.py)."""
-    return list(tiny_results.values())
-
-
-@pytest.fixture
 def served(real_results, tiny_benchmark_dir, tmp_path, monkeypatch):
     """Base URL of an app whose MME_HOME holds a benchmark (with its hidden split) and a store."""
     home = tmp_path / "home"

@@ -29,12 +29,6 @@ TABLE = "#leaderboard-table"
 
 
 @pytest.fixture
-def real_results(tiny_results):
-    """Result records of the real evaluator on the tiny zoo model (tests/fixtures/results.py)."""
-    return list(tiny_results.values())
-
-
-@pytest.fixture
 def base_url(real_results, tmp_path, monkeypatch):
     monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

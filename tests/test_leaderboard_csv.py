@@ -15,12 +15,6 @@ from tests.app_support import store_results
 
 
 @pytest.fixture
-def real_results(tiny_results):
-    """Result records of the real evaluator on the tiny zoo model (tests/fixtures/results.py)."""
-    return list(tiny_results.values())
-
-
-@pytest.fixture
 def frame(real_results, tmp_path, monkeypatch):
     monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")

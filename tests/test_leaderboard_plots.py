@@ -3,25 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from leaderboard import plots
 from leaderboard.table import leaderboard_view, lifelong_curves, results_frame
-from submissions import Store
-from tests.app_support import store_results
-
-
-@pytest.fixture
-def real_results(tiny_results):
-    """Result records of the real evaluator on the tiny zoo model (tests/fixtures/results.py)."""
-    return list(tiny_results.values())
-
-
-@pytest.fixture
-def stored_rows(real_results, tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    store_results(store, real_results)
-    return store.results()
 
 
 def _dominated(i, x, y):

@@ -17,21 +17,6 @@ from leaderboard.table import (
     results_frame,
     shared_ranks,
 )
-from submissions import Store
-from tests.app_support import store_results
-
-
-@pytest.fixture
-def real_results(tiny_results):
-    """Result records of the real evaluator on the tiny zoo model (tests/fixtures/results.py)."""
-    return list(tiny_results.values())
-
-
-@pytest.fixture
-def stored_rows(real_results, tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    store_results(store, real_results)
-    return store.results()
 
 
 def test_results_frame_has_every_declared_column_and_one_line_per_tier(stored_rows):
