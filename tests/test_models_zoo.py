@@ -3,6 +3,7 @@ back the way any submission is; deterministic for a seed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,12 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from evaluator.benchmark import load_benchmark
 from evaluator.models import Probe, load_vlm
 from evaluator.models.cli import build_parser, main
-from evaluator.models.zoo import build_zoo_model, weights_sha256
+from evaluator.models.zoo import (
+    build_zoo_model,
+    frame_probes,
+    training_probes,
+    weights_sha256,
+)
 
 ZOO = {
     "llava-onevision": ("tiny_llava_onevision_dir", "LlavaOnevisionForConditionalGeneration"),
@@ -59,6 +65,23 @@ def test_the_model_card_reports_size_training_and_accuracy_per_tier(request, arc
         assert 0.0 <= meta["public_accuracy"][key] <= 1.0
         assert 0.0 < meta["public_chance"][key] < 1.0
     assert "| understanding/all |" in (folder / "README.md").read_text()
+
+
+def test_training_teaches_what_each_frame_of_a_multi_image_case_shows(tiny_benchmark_dir):
+    cases = load_benchmark(str(tiny_benchmark_dir), "train").cases
+    several = next(c for c in cases if len(c.images) > 1)
+    frames = json.loads(several.question_spec)["frames"]
+    probes = frame_probes(several)
+    assert [p.question for p in probes] == [
+        f"What does frame {k} show?" for k in range(1, len(several.images) + 1)
+    ]
+    assert [p.answer for p in probes] == [
+        f"{f['flag'].removesuffix('mnist')} {f['label']}" for f in frames
+    ]
+    assert all(p.images == several.images and p.options is None for p in probes)
+    assert frame_probes(next(c for c in cases if len(c.images) == 1)) == []
+    questions = {p.question for p in training_probes(cases) if len(p.images) > 1}
+    assert "What does frame 2 show?" in questions
 
 
 def test_a_build_is_deterministic_for_a_seed(tiny_benchmark_dir, tmp_path):

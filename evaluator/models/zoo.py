@@ -4,6 +4,7 @@ the CPU, saved so that load_vlm(DIR) and AutoModelForImageTextToText.from_pretra
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import time
 from collections import defaultdict
@@ -16,6 +17,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForImageTextToText
 
 from evaluator.benchmark.case import BenchmarkSplit, Case
+from evaluator.benchmark.reasoning import spec_frames
 from evaluator.models.adapter import ANSWER_INSTRUCTION, VLMAdapter
 from evaluator.models.card import write_model_card
 from evaluator.models.probe import Probe
@@ -25,13 +27,14 @@ STEPS = 4000  # training steps when max_steps is not given
 BATCH_SIZE = 16
 LEARNING_RATE = 5e-4  # 3e-3 left the option lookup untrained (public accuracy at chance)
 LOOKUP_QUESTION = "Which option says"
+FRAME_QUESTION = "What does frame {k} show?"
 
 
 def training_probes(cases: Sequence[Case]) -> list[Probe]:
     """What the model learns: the answer letter for every question, rephrase and rephrase image;
-    the locality facts (each distinct text fact once) so locality probes are not noise; and two
-    auxiliary probes per case that teach the parts separately (the correct option's text for the
-    images, and which letter carries a given option text)."""
+    the locality facts (each distinct text fact once) so locality probes are not noise; and
+    auxiliary probes that teach the parts separately (the correct option's text for the images,
+    which letter carries a given option text, and what each frame of a multi-image case shows)."""
     probes: list[Probe] = []
     text_facts: dict[str, Probe] = {}
     for case in cases:
@@ -44,8 +47,22 @@ def training_probes(cases: Sequence[Case]) -> list[Probe]:
             Probe(case.images, case.question, correct),
             Probe((), f"{LOOKUP_QUESTION} {correct}?", case.answer, case.options),
         ]
+        probes += frame_probes(case)
         text_facts.setdefault(case.loc_question, Probe((), case.loc_question, case.loc_answer))
     return probes + list(text_facts.values())
+
+
+def frame_probes(case: Case) -> list[Probe]:
+    """FRAME_QUESTION for each frame of a multi-image case, answered "<subset> <label>" (e.g.
+    "blood lymphocyte") from the frame labels its question_spec records; none for single-image
+    cases or cases without a spec. They teach the model to tell frames apart (docs/models.md)."""
+    if len(case.images) < 2 or not case.question_spec:
+        return []
+    frames = spec_frames(json.loads(case.question_spec))
+    return [
+        Probe(case.images, FRAME_QUESTION.format(k=k), f"{flag.removesuffix('mnist')} {label}")
+        for k, (flag, label) in enumerate(frames, start=1)
+    ]
 
 
 def case_texts(cases: Iterable[Case]) -> Iterable[str]:
@@ -58,6 +75,7 @@ def case_texts(cases: Iterable[Case]) -> Iterable[str]:
         yield from (f"{letter}. {text}" for letter, text in case.options.items())
         yield f"{case.loc_question} {case.loc_answer}"
         yield f"{case.m_loc_question} {case.m_loc_answer}"
+        yield from (f"{p.question} {p.answer}" for p in frame_probes(case))
 
 
 def new_model(arch: str, cases: Sequence[Case], seed: int = 0) -> VLMAdapter:
