@@ -26,42 +26,20 @@ import torch
 
 from evaluator.benchmark import load_benchmark
 from evaluator.benchmark.case import Case
-from evaluator.models import tiny, zoo
+from evaluator.models import zoo
 from evaluator.models.probe import Probe
 
 SHOWN = ("overall/all", "understanding/all", "reasoning/all", "reasoning_text", "lookup")
 
 
-def lookup_probes(cases: Sequence[Case]) -> list[Probe]:
-    return [
-        Probe((), f"{zoo.LOOKUP_QUESTION} {c.options[c.answer]}?", c.answer, c.options)
-        for c in cases
-    ]
-
-
 def option_text_probes(cases: Sequence[Case]) -> list[Probe]:
-    return [
-        Probe(images, question, c.options[c.answer])
-        for c in cases
-        for images, question in _variants(c)
-    ]
+    """The correct option's text (no options shown) for every question variant."""
+    return [Probe(im, q, c.options[c.answer]) for c in cases for im, q in zoo.variants(c)]
 
 
 def letter_probes(cases: Sequence[Case]) -> list[Probe]:
-    return [
-        Probe(images, question, c.answer, c.options)
-        for c in cases
-        for images, question in _variants(c)
-    ]
-
-
-def _variants(c: Case) -> list[tuple[Sequence, str]]:
-    """Question, rephrased question, and question on the rephrase images."""
-    return [
-        (c.images, c.question),
-        (c.images, c.rephrase_question),
-        (c.rephrase_images, c.question),
-    ]
+    """The correct letter for every question variant."""
+    return [Probe(im, q, c.answer, c.options) for c in cases for im, q in zoo.variants(c)]
 
 
 def mix_probes(mix: str, train: Sequence[Case], reasoning_text_repeats: int = 0) -> list[Probe]:
@@ -69,12 +47,11 @@ def mix_probes(mix: str, train: Sequence[Case], reasoning_text_repeats: int = 0)
     if mix == "full":
         return zoo.training_probes(train) + option_text_probes(reasoning) * reasoning_text_repeats
     if mix == "lookup":
-        return lookup_probes(train)
+        return [zoo.lookup_probe(c) for c in train]
     if mix == "reasoning":
         frames = [p for c in reasoning for p in zoo.frame_probes(c)]
-        return (
-            option_text_probes(reasoning) + frames + letter_probes(reasoning) + lookup_probes(train)
-        )
+        lookup = mix_probes("lookup", train)
+        return option_text_probes(reasoning) + frames + letter_probes(reasoning) + lookup
     raise ValueError(f"unknown mix {mix!r}; use full, lookup or reasoning")
 
 
@@ -86,7 +63,7 @@ def _stream(probes: Sequence[Probe], rng: random.Random) -> Iterator[list[Probe]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--benchmark", default="data/benchmark/multimededit-mini")
-    ap.add_argument("--arch", default="llava-onevision", choices=tiny.ARCHES)
+    ap.add_argument("--arch", default="llava-onevision", choices=zoo.ARCHES)
     ap.add_argument("--mix", default="full", choices=("full", "lookup", "reasoning"))
     ap.add_argument("--first", choices=("full", "lookup", "reasoning"))
     ap.add_argument("--first-steps", type=int, default=0)
@@ -100,23 +77,19 @@ def main() -> None:
 
     train = load_benchmark(args.benchmark, "train").cases
     public = load_benchmark(args.benchmark, "public").cases
-    base_config = tiny.tiny_config
-    zoo.tiny_config = lambda arch, tok: base_config(arch, tok, layers=args.layers)
-    adapter = zoo.new_model(args.arch, train, args.seed)
-    zoo.tiny_config = base_config
+    adapter = zoo.new_model(args.arch, train, args.seed, layers=args.layers)
     model = adapter.model.train()
     print(f"{args.arch}: {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
 
     rng = random.Random(args.seed)
     main_mix = _stream(mix_probes(args.mix, train, args.reasoning_text_repeats), rng)
     first = _stream(mix_probes(args.first, train), rng) if args.first else main_mix
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    warmup = max(1, args.steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, 1.0 - s / args.steps)
-    )
+    optimizer, schedule = zoo.optimizer_and_schedule(model, args.steps, args.lr)
     reasoning = [c for c in public if c.task == "reasoning"]
-    evals = {"reasoning_text": option_text_probes(reasoning)[::3], "lookup": lookup_probes(public)}
+    evals = {
+        "reasoning_text": option_text_probes(reasoning)[::3],
+        "lookup": [zoo.lookup_probe(c) for c in public],
+    }
     started = time.perf_counter()
     for step in range(args.steps):
         batch = next(first if step < args.first_steps else main_mix)

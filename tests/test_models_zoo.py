@@ -16,6 +16,8 @@ from evaluator.models.cli import build_parser, main
 from evaluator.models.zoo import (
     build_zoo_model,
     frame_probes,
+    lookup_probe,
+    new_model,
     training_probes,
     weights_sha256,
 )
@@ -103,3 +105,16 @@ def test_the_cli_explains_a_missing_benchmark(tmp_path, capsys):
     assert main(build_parser("model").parse_args([*argv, "--out", str(tmp_path / "m")])) == 1
     assert "benchmark build" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_new_model_takes_size_overrides_and_lookup_probes_ask_for_the_correct_letter(
+    tiny_benchmark_dir,
+):
+    cases = load_benchmark(str(tiny_benchmark_dir), "train").cases
+    adapter = new_model("llava-onevision", cases, layers=2, hidden=64)
+    assert adapter.model.config.text_config.num_hidden_layers == 2
+    assert adapter.model.config.text_config.hidden_size == 64
+    probe = lookup_probe(cases[0])
+    assert probe.images == () and probe.options == cases[0].options
+    assert probe.answer == cases[0].answer
+    assert probe.question.endswith(f"{cases[0].options[cases[0].answer]}?")

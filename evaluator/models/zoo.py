@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL.Image import Image
 from tqdm.auto import tqdm
 from transformers import AutoModelForImageTextToText
 
@@ -38,18 +39,30 @@ def training_probes(cases: Sequence[Case]) -> list[Probe]:
     probes: list[Probe] = []
     text_facts: dict[str, Probe] = {}
     for case in cases:
-        correct = case.options[case.answer]
+        probes += [Probe(images, q, case.answer, case.options) for images, q in variants(case)]
         probes += [
-            Probe(case.images, case.question, case.answer, case.options),
-            Probe(case.images, case.rephrase_question, case.answer, case.options),
-            Probe(case.rephrase_images, case.question, case.answer, case.options),
             Probe(case.m_loc_images, case.m_loc_question, case.m_loc_answer),
-            Probe(case.images, case.question, correct),
-            Probe((), f"{LOOKUP_QUESTION} {correct}?", case.answer, case.options),
+            Probe(case.images, case.question, case.options[case.answer]),
+            lookup_probe(case),
         ]
         probes += frame_probes(case)
         text_facts.setdefault(case.loc_question, Probe((), case.loc_question, case.loc_answer))
     return probes + list(text_facts.values())
+
+
+def variants(case: Case) -> list[tuple[tuple[Image, ...], str]]:
+    """(images, question) of the question, the rephrased question, and the rephrase images."""
+    return [
+        (case.images, case.question),
+        (case.images, case.rephrase_question),
+        (case.rephrase_images, case.question),
+    ]
+
+
+def lookup_probe(case: Case) -> Probe:
+    """Text only: "Which option says <correct text>?" with the case's options; answer its letter."""
+    correct = case.options[case.answer]
+    return Probe((), f"{LOOKUP_QUESTION} {correct}?", case.answer, case.options)
 
 
 def frame_probes(case: Case) -> list[Probe]:
@@ -78,12 +91,13 @@ def case_texts(cases: Iterable[Case]) -> Iterable[str]:
         yield from (f"{p.question} {p.answer}" for p in frame_probes(case))
 
 
-def new_model(arch: str, cases: Sequence[Case], seed: int = 0) -> VLMAdapter:
-    """A randomly initialised zoo model with a tokenizer trained on the cases' text."""
+def new_model(arch: str, cases: Sequence[Case], seed: int = 0, **sizes: int) -> VLMAdapter:
+    """A randomly initialised zoo model with a tokenizer trained on the cases' text; `sizes`
+    override tiny_config's (hidden, layers, vision_hidden, vision_layers)."""
     tokenizer = train_tokenizer(arch, case_texts(cases))
     processor = tiny_processor(arch, tokenizer)
     torch.manual_seed(seed)
-    model = AutoModelForImageTextToText.from_config(tiny_config(arch, tokenizer))
+    model = AutoModelForImageTextToText.from_config(tiny_config(arch, tokenizer, **sizes))
     return VLMAdapter(model.float(), processor, model_id=f"mme-tiny-{arch}")
 
 
@@ -100,11 +114,7 @@ def train(
     rng = random.Random(seed)
     torch.manual_seed(seed)
     model = adapter.model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
-    warmup = max(1, steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, 1.0 - s / max(steps, 1))
-    )
+    optimizer, schedule = optimizer_and_schedule(model, steps)
     batches = _batches(probes, batch_size, rng)
     bar = tqdm(range(steps), desc=f"training {adapter.family}", disable=not progress)
     for step in bar:
@@ -118,6 +128,18 @@ def train(
         schedule.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
+
+
+def optimizer_and_schedule(
+    model: torch.nn.Module, steps: int, lr: float = LEARNING_RATE
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW (weight decay 0.01), 5% linear warm-up, then linear decay to 0 at `steps`."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, 1.0 - s / max(steps, 1))
+    )
+    return optimizer, schedule
 
 
 def _batches(probes: Sequence[Probe], batch_size: int, rng: random.Random) -> list[list[Probe]]:
