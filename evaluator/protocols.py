@@ -148,7 +148,7 @@ def score_edited_case(
 def _timed_apply(adapter: VLMAdapter, editor: Editor, case: Case, stats: RunStats) -> None:
     stats.memory.sample()
     with stopwatch(adapter.device, stats.edit_seconds):
-        editor.apply(case)
+        editor.apply(case.edit())
     stats.memory.sample()
 
 

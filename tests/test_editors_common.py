@@ -319,7 +319,7 @@ def adapter() -> ToyAdapter:
 def test_edit_makes_a_wrong_target_the_argmax(name, adapter):
     case = wrong_target(adapter, make_case(0))
     editor = make_editor(name, adapter, train=[make_case(50 + i) for i in range(3)])
-    editor.apply(case)
+    editor.apply(case.edit())
     assert edited_score(editor, case_probe(case)).exact_match
     editor.reset()
 
@@ -333,7 +333,7 @@ def test_reset_and_snapshot_restore_every_parameter_buffer_and_the_module_tree(n
         n: {k: v.clone() for k, v in adapter.get_module(n).state_dict().items()}
         for n in editor.touched_modules()
     }
-    editor.apply(wrong_target(adapter, make_case(0)))
+    editor.apply(wrong_target(adapter, make_case(0)).edit())
     editor.reset()
     for n, state in snapshot.items():
         adapter.get_module(n).load_state_dict(state)
@@ -347,7 +347,7 @@ def test_reset_and_snapshot_restore_every_parameter_buffer_and_the_module_tree(n
 def test_apply_changes_only_touched_modules_and_never_the_vision_tower(name, adapter):
     before = state_hashes(adapter.model)
     editor = make_editor(name, adapter)
-    editor.apply(wrong_target(adapter, make_case(0)))
+    editor.apply(wrong_target(adapter, make_case(0)).edit())
     touched = tuple(editor.touched_modules())
     editor.reset()
     after = state_hashes(adapter.model)
@@ -363,7 +363,7 @@ def test_same_seed_gives_identical_edited_outputs(name):
         adapter = ToyAdapter()
         editor = make_editor(name, adapter, train=[make_case(60)])
         case = wrong_target(adapter, make_case(1))
-        editor.apply(case)
+        editor.apply(case.edit())
         with torch.no_grad():
             batch = adapter.encode([editor.transform_probe(case_probe(case))])
             batch.pop("labels")
@@ -379,7 +379,7 @@ def test_lifelong_twenty_edits_keep_working(name, adapter):
     )
     cases = [wrong_target(adapter, make_case(i)) for i in range(20)]
     for case in cases:
-        editor.apply(case)
+        editor.apply(case.edit())
     hits = [edited_score(editor, case_probe(c)).exact_match for c in cases]
     editor.reset()
     assert sum(hits) >= (10 if name == "ft" else 16)

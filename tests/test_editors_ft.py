@@ -19,7 +19,7 @@ def test_weight_change_stays_inside_the_norm_ball(kind):
     editor = make_editor("ft", adapter, norm_constraint=0.01, norm_kind=kind, steps=5)
     (name,) = editor.touched_modules()
     before = adapter.get_module(name).weight.detach().clone()
-    editor.apply(wrong_target(adapter, make_case(0)))
+    editor.apply(wrong_target(adapter, make_case(0)).edit())
     delta = adapter.get_module(name).weight.detach() - before
     size = delta.abs().max() if kind == "linf" else delta.norm()
     assert 0 < size <= 0.01 + 1e-6
@@ -31,7 +31,7 @@ def test_float_layer_is_relative_depth_and_requires_grad_is_restored_after_an_ed
     editor = make_editor("ft", adapter, layer=1.0, module="attn.o", steps=2)
     assert editor.touched_modules() == ["model.language_model.layers.3.self_attn.o_proj"]
     adapter.model.model.vision_tower.weight.requires_grad_(False)
-    editor.apply(wrong_target(adapter, make_case(1)))
+    editor.apply(wrong_target(adapter, make_case(1)).edit())
     flags = {n: p.requires_grad for n, p in adapter.model.named_parameters()}
     assert flags.pop("model.vision_tower.weight") is False
     assert all(flags.values())

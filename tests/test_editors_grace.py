@@ -22,7 +22,7 @@ def test_far_away_probe_is_left_unchanged():
     editor = make_editor("grace", adapter)
     far = answer_probe(make_case(7))
     before = adapter.score([far])[0]
-    editor.apply(wrong_target(adapter, make_case(0)))
+    editor.apply(wrong_target(adapter, make_case(0)).edit())
     after = edited_score(editor, far)
     assert after == before
     assert len(editor.codebook.values) == 1
@@ -40,9 +40,9 @@ def test_same_answer_near_an_existing_key_expands_it_without_crashing():
     second = type(first)(
         **{**first.__dict__, "case_id": "c0b", "question": first.question + " now"}
     )
-    editor.apply(first)
-    editor.apply(first)
-    editor.apply(second)
+    editor.apply(first.edit())
+    editor.apply(first.edit())
+    editor.apply(second.edit())
     book = editor.codebook
     assert isinstance(book, GraceCodebook)
     assert len(book.values) == 1
@@ -57,8 +57,8 @@ def test_other_answer_near_a_key_splits_both_radii():
     first = wrong_target(adapter, make_case(0))
     other = "C" if first.target != "C" else "D"
     second = type(first)(**{**make_case(1).__dict__, "target": other})
-    editor.apply(first)
-    editor.apply(second)
+    editor.apply(first.edit())
+    editor.apply(second.edit())
     book = editor.codebook
     distance = torch.dist(book.keys[0], book.keys[1]).item()
     assert len(book.values) == 2
@@ -71,7 +71,7 @@ def test_replace_all_also_edits_answer_positions_and_reset_unwraps():
     tree = module_tree(adapter.model)
     editor = make_editor("grace", adapter, replacement="replace_all")
     case = wrong_target(adapter, make_case(2))
-    editor.apply(case)
+    editor.apply(case.edit())
     assert isinstance(adapter.get_module(editor.module_name), GraceCodebook)
     assert edited_score(editor, case_probe(case)).exact_match
     editor.reset()

@@ -23,7 +23,7 @@ def test_adapters_sit_on_the_chosen_projections_and_are_gone_after_reset(variant
     hashes = state_hashes(adapter.model)
     editor = make_editor("lora", adapter, variant=variant, layers=[-1])
     case = wrong_target(adapter, make_case(3))
-    editor.apply(case)
+    editor.apply(case.edit())
     lora_modules = {
         n.rsplit(".lora_", 1)[0] for n, _ in adapter.model.named_parameters() if "lora_" in n
     }
@@ -41,7 +41,7 @@ def test_scoring_an_edited_model_is_deterministic_despite_adapter_dropout():
     adapter = ToyAdapter()
     editor = make_editor("lora", adapter, variant="lora", dropout=0.5)
     case = wrong_target(adapter, make_case(4))
-    editor.apply(case)
+    editor.apply(case.edit())
     batch = adapter.encode([case_probe(case)])
     batch.pop("labels")
     adapter.model.eval()

@@ -31,7 +31,7 @@ def test_unrelated_text_probe_routes_to_the_main_weights():
     unrelated = case_probe(make_case(9), target="A")
     unrelated = type(unrelated)((), "who wrote the novel number 9", "tolstoy")
     before = adapter.score([unrelated])[0]
-    editor.apply(case)
+    editor.apply(case.edit())
     assert edited_score(editor, case_probe(case)).exact_match
     assert edited_score(editor, unrelated) == before
 
@@ -42,7 +42,7 @@ def test_shards_use_disjoint_masks_and_are_merged_at_merge_freq():
     cases = [wrong_target(adapter, make_case(i)) for i in range(10)]
     masks = []
     for i, case in enumerate(cases):
-        editor.apply(case)
+        editor.apply(case.edit())
         if i in (0, 5):
             masks.append(editor._mask.clone())
         if i == 4:

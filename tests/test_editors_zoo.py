@@ -57,7 +57,7 @@ def test_edit_hits_its_target_and_reset_restores_the_zoo_model(zoo, name):
         n: {k: v.clone() for k, v in adapter.get_module(n).state_dict().items()}
         for n in editor.touched_modules()
     }
-    editor.apply(type(case)(**{**case.__dict__, "target": target}))
+    editor.apply(type(case)(**{**case.__dict__, "target": target}).edit())
     edited = adapter.score([editor.transform_probe(edit_probe(case, target))])[0]
     editor.reset()
     for n, state in snapshot.items():

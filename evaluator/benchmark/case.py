@@ -30,9 +30,52 @@ class Case:
     m_loc_question: str
     m_loc_answer: str
     source: str  # "<medmnist flag>:<label or labels>" or wherever the case came from
+    # the options of both rephrase probes, in another order: the correct option moves to
+    # another letter, so a rephrase tests the knowledge and not the letter
+    rephrase_options: dict[str, str]
+    # an unrelated multiple-choice question (other images, other question type where possible)
+    mc_loc_images: tuple[Image, ...]
+    mc_loc_question: str
+    mc_loc_options: dict[str, str]
+    mc_loc_answer: str
     # JSON: the question's kind, parameters and per-frame labels ("" when unknown); lets
     # tests prove that no single frame determines a reasoning answer.
     question_spec: str = ""
+
+    @property
+    def rephrase_target(self) -> str:
+        """The letter that labels the target's option text in `rephrase_options`."""
+        return letter_of(self.rephrase_options, self.options[self.target])
+
+    def edit(self) -> Edit:
+        """What an editor is given: the edit itself, never the probes it is scored on."""
+        return Edit(
+            edit_id=self.case_id,
+            images=self.images,
+            question=self.question,
+            options=self.options,
+            target=self.target,
+        )
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One edit as an editor sees it (DESIGN.md invariant 7): the images, the question, its
+    options and the letter to answer. The rephrase and locality probes stay with the harness."""
+
+    edit_id: str  # the case id, for logs
+    images: tuple[Image, ...]
+    question: str
+    options: dict[str, str]
+    target: str
+
+
+def letter_of(options: dict[str, str], text: str) -> str:
+    """The letter whose option text is `text`."""
+    for letter, option in options.items():
+        if option == text:
+            return letter
+    raise ValueError(f"no option reads {text[:80]!r}")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from evaluator.benchmark.case import Case
+    from evaluator.benchmark.case import Case, Edit
     from evaluator.models.adapter import VLMAdapter
     from evaluator.models.probe import Probe
 
@@ -167,8 +167,10 @@ class Editor(ABC):
         return []
 
     @abstractmethod
-    def apply(self, case: Case) -> None:
-        """Make the model answer `case.target` for (case.images, case.question, case.options)."""
+    def apply(self, edit: Edit) -> None:
+        """Make the model answer `edit.target` for (edit.images, edit.question, edit.options).
+        An editor sees only the edit, never the probes it is scored on (DESIGN.md, invariant 7);
+        unrelated inputs it needs come from `train_cases`."""
 
     def reset(self) -> None:  # noqa: B027 - a no-op is the right default for most editors
         """Remove every structural change made since construction (no-op by default)."""

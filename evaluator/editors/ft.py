@@ -24,7 +24,7 @@ from evaluator.editors.hooks import (
 from evaluator.editors.registry import register_editor
 
 if TYPE_CHECKING:
-    from evaluator.benchmark.case import Case
+    from evaluator.benchmark.case import Edit
 
 
 @dataclass(frozen=True)
@@ -81,14 +81,14 @@ class FTEditor(Editor):
     def touched_modules(self) -> list[str]:
         return [self.module_name]
 
-    def apply(self, case: Case) -> None:
+    def apply(self, edit: Edit) -> None:
         seed_everything(self.seed)
         module = self.adapter.get_module(self.module_name)
         params = list(module.parameters())
         original = {n: p.detach().clone() for n, p in module.named_parameters()}
         named = dict(module.named_parameters())
         optimizer = torch.optim.Adam(params, lr=self.config.lr)
-        probe = edit_probe(case)
+        probe = edit_probe(edit)
         with only_trainable(self.adapter.model, params), model_mode(self.adapter.model, False):
             for _ in range(self.config.steps):
                 optimizer.zero_grad(set_to_none=True)

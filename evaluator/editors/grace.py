@@ -29,7 +29,7 @@ from evaluator.editors.hooks import (
 from evaluator.editors.registry import register_editor
 
 if TYPE_CHECKING:
-    from evaluator.benchmark.case import Case
+    from evaluator.benchmark.case import Edit
     from evaluator.models.adapter import VLMAdapter
     from evaluator.models.probe import Probe
 
@@ -140,12 +140,12 @@ class GRACEEditor(Editor):
         install_wrapper(self.adapter, self.module_name, codebook)
         return codebook
 
-    def apply(self, case: Case) -> None:
+    def apply(self, edit: Edit) -> None:
         seed_everything(self.seed)
         if self.codebook is None:
             self.codebook = self._install()
         book = self.codebook
-        probe = edit_probe(case)
+        probe = edit_probe(edit)
         book.capture = True
         try:
             with torch.no_grad(), model_mode(self.adapter.model, False):
@@ -154,7 +154,7 @@ class GRACEEditor(Editor):
             book.capture = False
         assert book.captured is not None
         key, output = book.captured
-        index = self._place(book, key, output, case.target)
+        index = self._place(book, key, output, edit.target)
         self._train_value(book, index, probe)
 
     def _place(

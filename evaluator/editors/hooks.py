@@ -16,7 +16,7 @@ from evaluator.editors.base import ConfigError
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:
-    from evaluator.benchmark.case import Case
+    from evaluator.benchmark.case import Edit
     from evaluator.models.adapter import VLMAdapter
 
 IGNORE = -100
@@ -73,10 +73,10 @@ def check_fraction(config: Any, name: str, *, open_low: bool = False) -> None:
         raise ConfigError(f"field {name!r}: {value!r} is out of range; it must be in {bound}")
 
 
-def edit_probe(case: Case) -> Probe:
-    """The probe an edit trains on: the case's prompt with the target letter as answer."""
+def edit_probe(edit: Edit) -> Probe:
+    """The probe an edit trains on: the edit's prompt with the target letter as answer."""
     return Probe(
-        images=case.images, question=case.question, answer=case.target, options=case.options
+        images=edit.images, question=edit.question, answer=edit.target, options=edit.options
     )
 
 

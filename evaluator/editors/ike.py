@@ -16,7 +16,7 @@ from evaluator.editors.registry import register_editor
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:
-    from evaluator.benchmark.case import Case
+    from evaluator.benchmark.case import Edit
 
 FACT_TEMPLATE = "Question: {prompt}\nAnswer: {target}"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -80,9 +80,9 @@ class IKEEditor(Editor):
         self._demos = [format_fact(c.question, c.options, c.answer) for c in pool]
         self._demo_bags = [bag_of_words(c.question) for c in pool]
 
-    def apply(self, case: Case) -> None:
-        self.facts.append(format_fact(case.question, case.options, case.target))
-        self._fact_bags.append(bag_of_words(case.question))
+    def apply(self, edit: Edit) -> None:
+        self.facts.append(format_fact(edit.question, edit.options, edit.target))
+        self._fact_bags.append(bag_of_words(edit.question))
 
     def reset(self) -> None:
         self.facts.clear()

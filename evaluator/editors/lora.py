@@ -27,7 +27,7 @@ from evaluator.editors.hooks import (
 from evaluator.editors.registry import register_editor
 
 if TYPE_CHECKING:
-    from evaluator.benchmark.case import Case
+    from evaluator.benchmark.case import Edit
 
 ADAPTER_NAME = "mme_edit"
 
@@ -106,14 +106,14 @@ class LoRAEditor(Editor):
         self._step = 0
         return tuner
 
-    def apply(self, case: Case) -> None:
+    def apply(self, edit: Edit) -> None:
         if self._tuner is None:
             self._tuner = self._install()
         seed_everything(self.seed + self._step)
         tuner = self._tuner
         params = [p for n, p in self.adapter.model.named_parameters() if "lora_" in n]
         optimizer = torch.optim.Adam(params, lr=self.config.lr)
-        probe = edit_probe(case)
+        probe = edit_probe(edit)
         with model_mode(self.adapter.model, True):
             for _ in range(self.config.steps):
                 optimizer.zero_grad(set_to_none=True)

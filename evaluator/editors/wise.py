@@ -34,7 +34,7 @@ from evaluator.editors.registry import register_editor
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:
-    from evaluator.benchmark.case import Case
+    from evaluator.benchmark.case import Edit
     from evaluator.models.adapter import VLMAdapter
 
 # an irrelevant prompt for the margin loss when the editor has no train cases
@@ -190,7 +190,7 @@ class WISEEditor(Editor):
         mask[self._permutation[slot * size : (slot + 1) * size]] = True
         return mask.view_as(memory.original).to(memory.original.device)
 
-    def apply(self, case: Case) -> None:
+    def apply(self, edit: Edit) -> None:
         seed_everything(self.seed + self.edits)
         if self.memory is None:
             layer = self.adapter.get_module(self.module_name)
@@ -199,7 +199,7 @@ class WISEEditor(Editor):
         memory = self.memory
         if self.edits % self.config.save_freq == 0 or self._mask is None:
             self._mask = self._new_mask(memory)
-        self._train(memory, edit_probe(case), self._irrelevant(), self._mask)
+        self._train(memory, edit_probe(edit), self._irrelevant(), self._mask)
         self.edits += 1
         if self.edits % self.config.save_freq == 0:
             self.saved.append(memory.current.detach().clone())
