@@ -1,50 +1,102 @@
-"""The editor interface and the config base class every editor's config derives from."""
+"""The editor interface and the config base class every editor's config derives from: typed
+fields with declared bounds, checked on parse with messages that name the field and its range."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from evaluator.limits import clip
+from evaluator.safe_yaml import ConfigError, load_config_text
+
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Case, Edit
     from evaluator.models.adapter import VLMAdapter
     from evaluator.models.probe import Probe
 
+__all__ = ["Bounds", "ConfigError", "Editor", "EditorConfig", "load_config_text"]
 
-class ConfigError(ValueError):
-    """A bad editor config: the message names the field, the bad value and what to do."""
+
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The allowed values of a numeric field (each item of a tuple field): `min`/`max`
+    (excluded when `min_open`/`max_open`), finiteness, and for tuples the most items."""
+
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    max_open: bool = False
+    finite: bool = True
+    max_items: int | None = None
+
+    def range_text(self) -> str:
+        """The interval in math notation, e.g. "[1, 1000]", "(0, 10]", ">= 0"."""
+        low = None if self.min is None else f"{self.min:g}"
+        high = None if self.max is None else f"{self.max:g}"
+        if low is not None and high is not None:
+            return f"{'(' if self.min_open else '['}{low}, {high}{')' if self.max_open else ']'}"
+        if low is not None:
+            return f"{'>' if self.min_open else '>='} {low}"
+        if high is not None:
+            return f"{'<' if self.max_open else '<='} {high}"
+        return "any finite number" if self.finite else "any number"
+
+    def contains(self, value: float) -> bool:
+        if math.isnan(value):
+            return not self.finite
+        if self.finite and math.isinf(value):
+            return False
+        if self.min is not None and (value <= self.min if self.min_open else value < self.min):
+            return False
+        return self.max is None or (value < self.max if self.max_open else value <= self.max)
+
+
+def field_bounds(f: dataclasses.Field) -> Bounds:
+    """A field's declared bounds; finite-only when it declares none."""
+    bounds = f.metadata.get("bounds")
+    return bounds if isinstance(bounds, Bounds) else Bounds()
 
 
 @dataclasses.dataclass(frozen=True)
 class EditorConfig:
-    """Base of every editor config: a frozen dataclass whose fields carry a default and
-    `metadata={"help": "..."}`. Subclasses add range checks in `check()` and layer checks
-    in `check_for_model()`."""
+    """Base of every editor config: a frozen dataclass whose fields carry a default, help and
+    bounds (`evaluator.editors.hooks.field`). `from_mapping` checks types and bounds; subclasses
+    add cross-field checks in `check()` and layer checks in `check_for_model()`."""
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> EditorConfig:
         """Build and check a config; unknown fields, wrong types or bad values: ConfigError."""
+        if data is not None and not isinstance(data, Mapping):
+            raise ConfigError(
+                f"editor config must be a mapping of field: value, got {type(data).__name__}"
+            )
         data = dict(data or {})
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
+        unknown = [key for key in data if key not in fields]
         if unknown:
+            shown = ", ".join(clip(key, 60) for key in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
             raise ConfigError(
-                f"unknown field(s) {unknown} for {cls.__name__}; known fields: {sorted(fields)}"
+                f"unknown field(s) {shown}{more} for {cls.__name__}; known fields: {sorted(fields)}"
             )
         hints = typing.get_type_hints(cls)
-        values = {name: _coerce(name, value, hints[name]) for name, value in data.items()}
+        values = {}
+        for name, value in data.items():
+            values[name] = _coerce(name, value, hints[name])
+            _check_bounds(name, values[name], field_bounds(fields[name]))
         config = cls(**values)
         config.check()
         return config
 
     def check(self) -> None:
-        """Range checks that need no model; raise ConfigError naming the field."""
+        """Checks across fields that need no model; raise ConfigError naming the field."""
 
     def check_for_model(self, num_layers: int) -> None:
         """Checks that need the model (e.g. the layer exists); raise ConfigError."""
@@ -59,20 +111,61 @@ class EditorConfig:
 
     @classmethod
     def describe(cls) -> list[dict[str, Any]]:
-        """One entry per field: name, type, default and help (for the CLI and the app form)."""
+        """One entry per field: name, type, default, help and bounds (min, max, range, finite,
+        max_items), for the CLI and the app form."""
         hints = typing.get_type_hints(cls)
         out = []
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            out.append(
-                {
-                    "name": f.name,
-                    "type": _type_name(hints[f.name]),
-                    "default": default,
-                    "help": f.metadata.get("help", ""),
+            entry = {
+                "name": f.name,
+                "type": _type_name(hints[f.name]),
+                "default": default,
+                "help": f.metadata.get("help", ""),
+            }
+            if _is_numeric(hints[f.name]):
+                bounds = field_bounds(f)
+                entry |= {
+                    "min": bounds.min,
+                    "max": bounds.max,
+                    "range": bounds.range_text(),
+                    "finite": bounds.finite,
                 }
-            )
+                if bounds.max_items is not None:
+                    entry["max_items"] = bounds.max_items
+            out.append(entry)
         return out
+
+
+def _is_numeric(tp: Any) -> bool:
+    """Whether values of `tp` (or its items) are numbers: int, float or a union/tuple of them."""
+    if tp in (int, float):
+        return True
+    if typing.get_origin(tp) in (typing.Union, types.UnionType, tuple, list):
+        return any(_is_numeric(arg) for arg in typing.get_args(tp) if arg is not Ellipsis)
+    return False
+
+
+def _check_bounds(name: str, value: Any, bounds: Bounds) -> None:
+    """Refuse NaN, infinities and values outside `bounds`, naming the field and its range."""
+    if isinstance(value, (tuple, list)):
+        if bounds.max_items is not None and len(value) > bounds.max_items:
+            raise ConfigError(
+                f"field {name!r}: {len(value)} items; give at most {bounds.max_items}"
+            )
+        for item in value:
+            _check_bounds(name, item, bounds)
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if bounds.contains(value):
+        return
+    kind = "an integer" if isinstance(value, int) else "a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        problem = f"{clip(value)} is not a finite number"
+    else:
+        problem = f"{clip(value)} is out of range"
+    raise ConfigError(f"field {name!r}: {problem}; give {kind} in {bounds.range_text()}")
 
 
 def _type_name(tp: Any) -> str:
@@ -88,44 +181,55 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(name, value, arg)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(f"field {name!r}: {value!r} matches none of {_type_name(tp)}")
+            except ConfigError:
+                continue
+        raise ConfigError(
+            f"field {name!r}: {clip(value)} is not a value of type {_type_name(tp)}; "
+            "give one of those"
+        )
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"field {name!r}: {value!r} is not one of {list(args)}")
+            raise ConfigError(f"field {name!r}: {clip(value)} is not one of {list(args)}")
         return value
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(
-                f"field {name!r}: expected a list, got {type(value).__name__} {value!r}"
+                f"field {name!r}: expected a list, got {type(value).__name__} {clip(value)}"
             )
         item = args[0] if args else Any
         items = [_coerce(name, v, item) for v in value]
         return tuple(items) if origin is tuple else items
+    return _coerce_scalar(name, value, tp)
+
+
+def _coerce_scalar(name: str, value: Any, tp: Any) -> Any:
     if tp is Any:
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"field {name!r}: expected true or false, got {value!r}")
+            raise ConfigError(f"field {name!r}: expected true or false, got {clip(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"field {name!r}: expected an integer, got {value!r}")
+            raise ConfigError(f"field {name!r}: expected an integer, got {clip(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"field {name!r}: expected a number, got {value!r}")
-        return float(value)
+            raise ConfigError(f"field {name!r}: expected a number, got {clip(value)}")
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(
+                f"field {name!r}: {clip(value)} is too large to be a number; give a smaller one"
+            ) from None
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"field {name!r}: expected a string, got {value!r}")
+            raise ConfigError(f"field {name!r}: expected a string, got {clip(value)}")
         return value
     raise ConfigError(f"field {name!r}: unsupported type {_type_name(tp)}")
 

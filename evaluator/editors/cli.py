@@ -14,7 +14,8 @@ from evaluator.editors.registry import editor_names, get_editor
 def build_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="List the editors and their config fields (name, type, default, help).",
+        description="List the editors and their config fields (name, type, default, allowed "
+        "range, help).",
     )
     parser.add_argument("names", nargs="*", help="only these editors (default: all)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -42,7 +43,10 @@ def format_editors(described: dict[str, list[dict]]) -> str:
         lines.append(name)
         for f in fields:
             kind = " | ".join(map(repr, f["choices"])) if "choices" in f else f["type"]
-            lines.append(f"  {f['name']}: {kind} = {f['default']!r}")
+            bounds = f"  in {f['range']}" if "range" in f else ""
+            if "max_items" in f:
+                bounds += f", at most {f['max_items']} items"
+            lines.append(f"  {f['name']}: {kind} = {f['default']!r}{bounds}")
             if f["help"]:
                 lines.append(f"      {f['help']}")
         if not fields:

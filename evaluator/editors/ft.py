@@ -10,10 +10,10 @@ import torch
 
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
 from evaluator.editors.hooks import (
+    LAYER_BOUNDS,
     LAYER_HELP,
     MODULE_KINDS,
     check_layer_spec,
-    check_positive,
     edit_probe,
     field,
     model_mode,
@@ -29,26 +29,30 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FTConfig(EditorConfig):
-    layer: int | float = field(0.5, f"decoder layer to fine-tune: {LAYER_HELP}")
+    layer: int | float = field(0.5, f"decoder layer to fine-tune: {LAYER_HELP}", **LAYER_BOUNDS)
     module: Literal["mlp.up", "mlp.gate", "mlp.down", "attn.q", "attn.k", "attn.v", "attn.o"] = (
         field("mlp.down", f"which projection of that layer is fine-tuned: one of {MODULE_KINDS}")
     )
-    steps: int = field(40, "Adam steps per edit")
-    lr: float = field(2e-2, "Adam learning rate")
+    steps: int = field(40, "Adam steps per edit", min=1, max=1000)
+    lr: float = field(2e-2, "Adam learning rate", min=0, min_open=True, max=10)
     norm_constraint: float = field(
-        0.5, "radius of the ball around the original weights the change is projected into"
+        0.5,
+        "radius of the ball around the original weights the change is projected into",
+        min=0,
+        min_open=True,
+        max=100,
     )
     norm_kind: Literal["linf", "l2"] = field(
         "linf", "linf bounds each weight's change; l2 bounds the whole change's Frobenius norm"
     )
-    early_stop_loss: float = field(1e-2, "stop an edit once its loss is below this (0 = never)")
+    early_stop_loss: float = field(
+        1e-2, "stop an edit once its loss is below this (0 = never)", min=0, max=100
+    )
 
     def check(self) -> None:
         check_layer_spec("layer", self.layer)
         if self.module not in MODULE_KINDS:
             raise ConfigError(f"field 'module': {self.module!r} is not one of {MODULE_KINDS}")
-        check_positive(self, "steps", "lr", "norm_constraint")
-        check_positive(self, "early_stop_loss", allow_zero=True)
 
     def check_for_model(self, num_layers: int) -> None:
         resolve_layer("layer", self.layer, num_layers)

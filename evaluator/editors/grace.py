@@ -12,11 +12,11 @@ from torch import nn
 
 from evaluator.editors.base import Editor, EditorConfig
 from evaluator.editors.hooks import (
+    LAYER_BOUNDS,
     LAYER_HELP,
     LayerWrapper,
     answer_positions,
     check_layer_spec,
-    check_positive,
     edit_probe,
     field,
     install_wrapper,
@@ -37,26 +37,32 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class GRACEConfig(EditorConfig):
     layer: int | float = field(
-        0.87, f"decoder layer whose MLP down-projection is wrapped: {LAYER_HELP}"
+        0.87, f"decoder layer whose MLP down-projection is wrapped: {LAYER_HELP}", **LAYER_BOUNDS
     )
-    eps: float = field(0.05, "initial deferral radius of a new key (Euclidean distance)")
+    eps: float = field(
+        0.05,
+        "initial deferral radius of a new key (Euclidean distance)",
+        min=0,
+        min_open=True,
+        max=10_000,
+    )
     eps_scale: Literal["key_norm", "absolute"] = field(
         "key_norm",
         "key_norm: the radius is eps times the new key's norm, so one default fits every model "
         "size; absolute: eps as is (the GRACE paper used eps 1.0 on its models)",
     )
-    n_iter: int = field(100, "optimisation steps on a key's value per edit")
-    edit_lr: float = field(1.0, "Adam learning rate for the values")
+    n_iter: int = field(100, "optimisation steps on a key's value per edit", min=1, max=1000)
+    edit_lr: float = field(1.0, "Adam learning rate for the values", min=0, min_open=True, max=100)
     replacement: Literal["replace_last", "replace_all"] = field(
         "replace_last",
         "replace_last: only the last prompt position; replace_all: it and every answer position",
     )
-    early_stop_loss: float = field(1e-2, "stop an edit once its loss is below this (0 = never)")
+    early_stop_loss: float = field(
+        1e-2, "stop an edit once its loss is below this (0 = never)", min=0, max=100
+    )
 
     def check(self) -> None:
         check_layer_spec("layer", self.layer)
-        check_positive(self, "eps", "n_iter", "edit_lr")
-        check_positive(self, "early_stop_loss", allow_zero=True)
 
     def check_for_model(self, num_layers: int) -> None:
         resolve_layer("layer", self.layer, num_layers)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from evaluator.editors.base import ConfigError
+from evaluator.editors.base import Bounds, ConfigError
+from evaluator.limits import LAYER_INDEX_MAX
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:
@@ -27,11 +28,33 @@ LAYER_HELP = (
 MODULE_KINDS = ("mlp.up", "mlp.gate", "mlp.down", "attn.q", "attn.k", "attn.v", "attn.o")
 
 
-def field(default: Any, help: str) -> Any:
-    """A dataclass field with a default and the help text that `describe()` prints."""
+def field(
+    default: Any,
+    help: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    min_open: bool = False,
+    max_open: bool = False,
+    finite: bool = True,
+    max_items: int | None = None,
+) -> Any:
+    """A dataclass field with its default, the help text and the bounds that `describe()`
+    prints and `EditorConfig.from_mapping` enforces: `min`/`max` (excluded when `min_open`/
+    `max_open`), `finite` (NaN and infinities refused, the default) and, for tuple fields,
+    `max_items`; a tuple field's bounds apply to each of its items."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple default so that configs stay frozen and hashable")
-    return dataclasses.field(default=default, metadata={"help": help})
+    bounds = Bounds(min, max, min_open, max_open, finite, max_items)
+    for value in default if isinstance(default, tuple) else (default,):
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if numeric and not bounds.contains(value):
+            raise ValueError(f"default {value!r} lies outside {bounds.range_text()}")
+    return dataclasses.field(default=default, metadata={"help": help, "bounds": bounds})
+
+
+# an integer layer index is declared within these bounds; the real check is against the model
+LAYER_BOUNDS = {"min": -LAYER_INDEX_MAX, "max": LAYER_INDEX_MAX - 1}
 
 
 def check_layer_spec(name: str, spec: int | float) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from evaluator.editors.base import Editor, EditorConfig
-from evaluator.editors.hooks import check_positive, field
+from evaluator.editors.hooks import field
 from evaluator.editors.registry import register_editor
 from evaluator.models.probe import Probe
 
@@ -25,15 +25,14 @@ _WORD = re.compile(r"[a-z0-9]+")
 @dataclass(frozen=True)
 class IKEConfig(EditorConfig):
     demonstrations: int = field(
-        0, "k demonstrations retrieved from the train split by question similarity (0 = Prompt)"
+        0,
+        "k demonstrations retrieved from the train split by question similarity (0 = Prompt)",
+        min=0,
+        max=32,
     )
     max_facts: int = field(
-        1, "edited facts written before each probe (lifelong: the most similar ones)"
+        1, "edited facts written before each probe (lifelong: the most similar ones)", min=1, max=64
     )
-
-    def check(self) -> None:
-        check_positive(self, "demonstrations", allow_zero=True)
-        check_positive(self, "max_facts")
 
 
 def format_prompt(question: str, options: dict[str, str] | None) -> str:

@@ -12,11 +12,10 @@ from peft import AdaLoraConfig, AdaLoraModel, LoraConfig, LoraModel
 
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
 from evaluator.editors.hooks import (
+    LAYER_BOUNDS,
     LAYER_HELP,
     MODULE_KINDS,
-    check_fraction,
     check_layer_spec,
-    check_positive,
     edit_probe,
     field,
     model_mode,
@@ -37,21 +36,31 @@ class LoRAConfig(EditorConfig):
     variant: Literal["lora", "adalora"] = field(
         "adalora", "lora (plain LoRA) or adalora (adaptive rank budget, the paper's choice)"
     )
-    rank: int = field(4, "adapter rank (AdaLoRA: the average target rank; it starts at 2x)")
-    alpha: float = field(32.0, "LoRA scaling numerator (scale = alpha / rank)")
-    dropout: float = field(0.1, "dropout on the adapter input while training")
-    modules: tuple[str, ...] = field(("attn.q", "attn.v"), f"projections to adapt: {MODULE_KINDS}")
-    layers: tuple[int | float, ...] = field(
-        (), f"decoder layers to adapt, empty = all; each {LAYER_HELP}"
+    rank: int = field(
+        4, "adapter rank (AdaLoRA: the average target rank; it starts at 2x)", min=1, max=256
     )
-    steps: int = field(30, "optimisation steps per edit")
-    lr: float = field(5e-3, "Adam learning rate")
-    early_stop_loss: float = field(1e-2, "stop an edit once its loss is below this (0 = never)")
+    alpha: float = field(
+        32.0, "LoRA scaling numerator (scale = alpha / rank)", min=0, min_open=True, max=4096
+    )
+    dropout: float = field(0.1, "dropout on the adapter input while training", min=0, max=1)
+    modules: tuple[str, ...] = field(
+        ("attn.q", "attn.v"),
+        f"projections to adapt: {MODULE_KINDS}",
+        max_items=len(MODULE_KINDS),
+    )
+    layers: tuple[int | float, ...] = field(
+        (),
+        f"decoder layers to adapt, empty = all; each {LAYER_HELP}",
+        max_items=256,
+        **LAYER_BOUNDS,
+    )
+    steps: int = field(30, "optimisation steps per edit", min=1, max=1000)
+    lr: float = field(5e-3, "Adam learning rate", min=0, min_open=True, max=10)
+    early_stop_loss: float = field(
+        1e-2, "stop an edit once its loss is below this (0 = never)", min=0, max=100
+    )
 
     def check(self) -> None:
-        check_positive(self, "rank", "alpha", "steps", "lr")
-        check_positive(self, "early_stop_loss", allow_zero=True)
-        check_fraction(self, "dropout")
         if not self.modules:
             raise ConfigError("field 'modules': empty; name at least one of " + str(MODULE_KINDS))
         for kind in self.modules:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import yaml
-
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
+from evaluator.limits import clip
+from evaluator.safe_yaml import load_config_text
 
 EDITORS: dict[str, type[Editor]] = {}
 
@@ -33,23 +33,19 @@ def editor_names() -> list[str]:
 def get_editor(name: str) -> type[Editor]:
     _load_builtin_editors()
     if name not in EDITORS:
-        raise ConfigError(f"unknown editor {name!r}; choose one of {sorted(EDITORS)}")
+        raise ConfigError(f"unknown editor {clip(name, 60)}; choose one of {sorted(EDITORS)}")
     return EDITORS[name]
 
 
 def parse_editor_config(name: str, config: str | Mapping[str, Any] | None) -> EditorConfig:
-    """Parse YAML or JSON text (or a mapping) into the editor's checked config dataclass."""
+    """Parse YAML or JSON text (or a mapping) into the editor's checked config dataclass.
+
+    Text goes through `evaluator.safe_yaml.load_config_text` (size cap, no anchors or aliases,
+    capped nodes and nesting); every field is then checked against its type and bounds.
+    """
     editor = get_editor(name)
     if isinstance(config, str):
-        try:
-            data = yaml.safe_load(config) if config.strip() else {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"editor config is not valid YAML/JSON: {err}") from None
-        if data is not None and not isinstance(data, dict):
-            raise ConfigError(
-                f"editor config must be a mapping of field: value, got {type(data).__name__}"
-            )
-        config = data
+        config = load_config_text(config)
     return editor.config_class.from_mapping(config)
 
 

@@ -16,11 +16,10 @@ from torch.nn import functional as F
 
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
 from evaluator.editors.hooks import (
+    LAYER_BOUNDS,
     LAYER_HELP,
     LayerWrapper,
-    check_fraction,
     check_layer_spec,
-    check_positive,
     edit_probe,
     field,
     install_wrapper,
@@ -44,35 +43,61 @@ FALLBACK_IRRELEVANT = Probe(images=(), question="What is the capital of France?"
 @dataclass(frozen=True)
 class WISEConfig(EditorConfig):
     layer: int | float = field(
-        0.87, f"decoder layer whose MLP down-projection is copied: {LAYER_HELP}"
+        0.87, f"decoder layer whose MLP down-projection is copied: {LAYER_HELP}", **LAYER_BOUNDS
     )
-    mask_ratio: float = field(0.2, "share of the side memory's weights a shard may change")
-    n_iter: int = field(70, "SGD steps per edit")
-    edit_lr: float = field(1.0, "SGD learning rate on the side memory")
-    act_ratio: float = field(0.88, "routing threshold = act_ratio * the smallest edit margin")
+    mask_ratio: float = field(
+        0.2, "share of the side memory's weights a shard may change", min=0, min_open=True, max=1
+    )
+    n_iter: int = field(70, "SGD steps per edit", min=1, max=1000)
+    edit_lr: float = field(
+        1.0, "SGD learning rate on the side memory", min=0, min_open=True, max=100
+    )
+    act_ratio: float = field(
+        0.88,
+        "routing threshold = act_ratio * the smallest edit margin",
+        min=0,
+        min_open=True,
+        max=10,
+    )
     alpha: float = field(
-        0.5, "irrelevant inputs' margin is pushed below alpha (the paper: 5 on 7B models)"
+        0.5,
+        "irrelevant inputs' margin is pushed below alpha (the paper: 5 on 7B models)",
+        min=0,
+        max=1000,
     )
-    beta: float = field(2.0, "edit inputs' margin is pushed above beta (the paper: 20 on 7B)")
+    beta: float = field(
+        2.0, "edit inputs' margin is pushed above beta (the paper: 20 on 7B)", min=0, max=1000
+    )
     gamma: float = field(
-        1.0, "edit margin must exceed the irrelevant margin by gamma (the paper: 10 on 7B)"
+        1.0,
+        "edit margin must exceed the irrelevant margin by gamma (the paper: 10 on 7B)",
+        min=0,
+        max=1000,
     )
-    norm_constraint: float = field(1.0, "max change of any side-memory weight (L-inf)")
-    save_freq: int = field(500, "edits per knowledge shard; a full shard is saved")
-    merge_freq: int = field(1000, "edits between TIES merges of the saved shards")
+    norm_constraint: float = field(
+        1.0, "max change of any side-memory weight (L-inf)", min=0, min_open=True, max=100
+    )
+    save_freq: int = field(
+        500, "edits per knowledge shard; a full shard is saved", min=1, max=100_000
+    )
+    merge_freq: int = field(
+        1000, "edits between TIES merges of the saved shards", min=1, max=100_000
+    )
     irrelevant_cases: int = field(
-        1, "train cases whose text and image locality prompts serve as irrelevant inputs"
+        1,
+        "train cases whose text and image locality prompts serve as irrelevant inputs",
+        min=1,
+        max=1000,
     )
-    density: float = field(0.53, "TIES trim: share of each shard's largest changes kept")
-    early_stop_loss: float = field(1e-2, "stop an edit once its loss is below this (0 = never)")
+    density: float = field(
+        0.53, "TIES trim: share of each shard's largest changes kept", min=0, min_open=True, max=1
+    )
+    early_stop_loss: float = field(
+        1e-2, "stop an edit once its loss is below this (0 = never)", min=0, max=100
+    )
 
     def check(self) -> None:
         check_layer_spec("layer", self.layer)
-        check_fraction(self, "mask_ratio", open_low=True)
-        check_fraction(self, "density", open_low=True)
-        check_positive(self, "n_iter", "edit_lr", "act_ratio", "norm_constraint")
-        check_positive(self, "save_freq", "merge_freq", "irrelevant_cases")
-        check_positive(self, "alpha", "beta", "gamma", "early_stop_loss", allow_zero=True)
         if self.merge_freq % self.save_freq:
             raise ConfigError(
                 f"field 'merge_freq': {self.merge_freq} is not a multiple of save_freq "
