@@ -40,6 +40,8 @@ MODELS_ROOT_ENV = "MME_MODELS_ROOT"
 
 # the longest piece of a submitted value that an error message quotes
 MESSAGE_VALUE_MAX_CHARS = 200
+# the longest refusal message of a submission (a safety net: messages are built shorter)
+ERROR_MAX_CHARS = 1_000
 
 # ---- the editor config (YAML or JSON text) -------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Write side: the submission record, validation and quotas, and the durable queue/results store."""
 
 from submissions.quotas import Quota, QuotaExceededError
-from submissions.record import MODEL_TYPES, SETTINGS, SubmissionRecord
+from submissions.record import MODEL_TYPES, SETTINGS, SubmissionRecord, identity_key
 from submissions.store import (
     CANCELLED,
     FAILED,
@@ -15,12 +15,21 @@ from submissions.store import (
     ResultRow,
     Store,
 )
-from submissions.validation import SubmissionError, SubmissionLimits, submit, validate_submission
+from submissions.validation import (
+    FORM_FIELDS,
+    SubmissionError,
+    SubmissionLimits,
+    form_from_values,
+    precheck_form,
+    submit,
+    validate_submission,
+)
 
 __all__ = [
     "CANCELLED",
     "FAILED",
     "FINISHED",
+    "FORM_FIELDS",
     "MODEL_TYPES",
     "PENDING",
     "RUNNING",
@@ -36,6 +45,9 @@ __all__ = [
     "SubmissionError",
     "SubmissionLimits",
     "SubmissionRecord",
+    "form_from_values",
+    "identity_key",
+    "precheck_form",
     "submit",
     "validate_submission",
 ]

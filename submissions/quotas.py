@@ -1,4 +1,6 @@
-"""Per-organisation submission quotas: at most N requests in a sliding window."""
+"""Submission quotas: at most N requests per organisation (and optionally per submitter) in a
+sliding window. Organisations and submitters are compared by `record.identity_key` (NFKC +
+casefold), stored beside each request."""
 
 from __future__ import annotations
 
@@ -6,27 +8,43 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from evaluator.limits import QUOTA_MAX_REQUESTS, QUOTA_WINDOW, clip
+
 
 class QuotaExceededError(Exception):
-    """The organisation has used its quota; `next_slot` is when the oldest request ages out."""
+    """`who` (an organisation or a submitter, per `field`) has used its quota; `next_slot` is
+    when the oldest counted request ages out of the window."""
 
-    def __init__(self, organisation: str, quota: Quota, next_slot: datetime) -> None:
-        self.organisation = organisation
+    def __init__(
+        self,
+        who: str,
+        quota: Quota,
+        next_slot: datetime,
+        *,
+        field: str = "organisation",
+        limit: int | None = None,
+    ) -> None:
+        self.who = who
+        self.organisation = who
+        self.field = field
         self.quota = quota
         self.next_slot = next_slot
+        count = quota.max_requests if limit is None else limit
         super().__init__(
-            f"organisation {organisation!r} has used its {quota.max_requests} submissions in the "
-            f"last {quota.describe_window()}; the next slot opens at "
+            f"{field} {clip(who, 100)} has used its {count} submissions in the last "
+            f"{quota.describe_window()}; the next slot opens at "
             f"{next_slot.strftime('%Y-%m-%d %H:%M')} UTC"
         )
 
 
 @dataclasses.dataclass(frozen=True)
 class Quota:
-    """`max_requests` per organisation within any `window` (default 5 per 7 days)."""
+    """`max_requests` per organisation within any `window` (default 5 per 7 days); with
+    `max_per_submitter`, also at most that many per submitter across organisations."""
 
-    max_requests: int = 5
-    window: timedelta = timedelta(days=7)
+    max_requests: int = QUOTA_MAX_REQUESTS
+    window: timedelta = QUOTA_WINDOW
+    max_per_submitter: int | None = None
 
     def describe_window(self) -> str:
         days = self.window / timedelta(days=1)
@@ -37,10 +55,20 @@ class Quota:
     def window_start(self, now: datetime) -> datetime:
         return now - self.window
 
-    def check(self, organisation: str, recent: Sequence[datetime], now: datetime) -> None:
-        """Raise QuotaExceededError if `recent` (submit times inside the window) is full."""
+    def check(
+        self,
+        who: str,
+        recent: Sequence[datetime],
+        now: datetime,
+        *,
+        field: str = "organisation",
+        limit: int | None = None,
+    ) -> None:
+        """Raise QuotaExceededError if `recent` (submit times inside the window) already holds
+        `limit` requests (default `max_requests`)."""
+        limit = self.max_requests if limit is None else limit
         recent = sorted(t for t in recent if t > self.window_start(now))
-        if len(recent) < self.max_requests:
+        if len(recent) < limit:
             return
-        oldest_counted = recent[len(recent) - self.max_requests]
-        raise QuotaExceededError(organisation, self, oldest_counted + self.window)
+        oldest_counted = recent[len(recent) - limit] if limit > 0 else now
+        raise QuotaExceededError(who, self, oldest_counted + self.window, field=field, limit=limit)

@@ -5,21 +5,31 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import unicodedata
 from typing import Any
 
 from evaluator.result import SETTINGS
 
-__all__ = ["MODEL_TYPES", "SETTINGS", "SubmissionRecord"]
+__all__ = ["MODEL_TYPES", "SETTINGS", "SubmissionRecord", "identity_key"]
 
 MODEL_TYPES = ("general", "medical")
+
+
+def identity_key(text: str) -> str:
+    """The form under which organisations and submitters are compared (quotas): Unicode NFKC,
+    then casefold (so 'ÉCOLE-lab', 'école-LAB' and full-width 'ＥＣＯＬＥ-lab' variants meet),
+    normalised again, with runs of whitespace collapsed to one space. Computed in Python and
+    stored; never the database's lower(), which lowers ASCII only."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return " ".join(folded.split())
 
 
 @dataclasses.dataclass(frozen=True)
 class SubmissionRecord:
     """One validated request. `revision` is the resolved, pinned revision, never a branch."""
 
-    model_id: str  # hub "org/name" or a local folder path
-    revision: str  # commit sha on the hub; sha256 of the files for a local folder
+    model_id: str  # hub "org/name" or the canonical real path of a served local folder
+    revision: str  # commit sha on the hub; sha256 of a local folder's config and weight files
     model_type: str  # "general" or "medical"
     editor: str  # a registered editor name
     editor_config: str  # the YAML/JSON text as submitted
@@ -31,6 +41,14 @@ class SubmissionRecord:
     description: str = ""
     link: str = ""  # paper or code, http(s)
     submitted_at: str = ""  # UTC ISO 8601
+
+    @property
+    def organisation_key(self) -> str:
+        return identity_key(self.organisation)
+
+    @property
+    def submitter_key(self) -> str:
+        return identity_key(self.submitter)
 
     @property
     def request_key(self) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from submissions.quotas import Quota
-from submissions.record import SubmissionRecord
+from submissions.record import SubmissionRecord, identity_key
 
 PENDING, RUNNING, FINISHED, FAILED, CANCELLED = (
     "PENDING",
@@ -46,6 +46,9 @@ requests_table = sa.Table(
     sa.Column("settings", sa.String(100), nullable=False),
     sa.Column("submitter", sa.String(200), nullable=False),
     sa.Column("organisation", sa.String(200), nullable=False, index=True),
+    # identity_key(organisation) and identity_key(submitter): what quotas compare
+    sa.Column("organisation_key", sa.String(200), index=True),
+    sa.Column("submitter_key", sa.String(200), index=True),
     sa.Column("state", sa.String(16), nullable=False, index=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("lease_owner", sa.String(200)),
@@ -193,6 +196,7 @@ class Store:
             metadata.create_all(self.engine)
         except sa.exc.OperationalError:
             metadata.create_all(self.engine)  # another process created the tables meanwhile
+        _add_identity_keys(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -527,14 +531,7 @@ def _insert_checked(
     if existing is not None:
         raise DuplicateRequestError(existing.id, existing.state)
     if quota is not None:
-        recent = conn.execute(
-            sa.select(requests_table.c.created_at).where(
-                sa.func.lower(requests_table.c.organisation) == record.organisation.lower(),
-                requests_table.c.state != CANCELLED,
-                requests_table.c.created_at > _naive(quota.window_start(now)),
-            )
-        ).scalars()
-        quota.check(record.organisation, [_aware(t) for t in recent], now)
+        _check_quota(conn, record, quota, now)
     return conn.execute(
         requests_table.insert().values(
             request_key=key,
@@ -547,12 +544,67 @@ def _insert_checked(
             settings=",".join(record.settings),
             submitter=record.submitter,
             organisation=record.organisation,
+            organisation_key=record.organisation_key,
+            submitter_key=record.submitter_key,
             state=PENDING,
             attempts=0,
             created_at=_naive(now),
             updated_at=_naive(now),
         )
     ).inserted_primary_key[0]
+
+
+def _check_quota(conn: Connection, record: SubmissionRecord, quota: Quota, now: datetime) -> None:
+    """Refuse the request if its organisation (or, with max_per_submitter, its submitter) has
+    used its quota; both are compared by their stored identity keys."""
+    checks = [("organisation", record.organisation, record.organisation_key, None)]
+    if quota.max_per_submitter is not None:
+        checks.append(
+            ("submitter", record.submitter, record.submitter_key, quota.max_per_submitter)
+        )
+    for field, who, key, limit in checks:
+        column = requests_table.c[f"{field}_key"]
+        recent = conn.execute(
+            sa.select(requests_table.c.created_at).where(
+                column == key,
+                requests_table.c.state != CANCELLED,
+                requests_table.c.created_at > _naive(quota.window_start(now)),
+            )
+        ).scalars()
+        quota.check(who, [_aware(t) for t in recent], now, field=field, limit=limit)
+
+
+def _add_identity_keys(engine: Engine) -> None:
+    """Stores created before the identity keys existed get the two columns (and their
+    indexes), filled from each row's organisation and submitter."""
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("requests")}
+    missing = [name for name in ("organisation_key", "submitter_key") if name not in columns]
+    if not missing:
+        return
+    for name in missing:
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE requests ADD COLUMN {name} VARCHAR(200)")
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            continue  # another process added it meanwhile
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(
+                requests_table.c.id, requests_table.c.organisation, requests_table.c.submitter
+            )
+        ).all()
+        for row in rows:
+            conn.execute(
+                requests_table.update()
+                .where(requests_table.c.id == row.id)
+                .values(
+                    organisation_key=identity_key(row.organisation),
+                    submitter_key=identity_key(row.submitter),
+                )
+            )
+    for index in requests_table.indexes:
+        if {c.name for c in index.columns} & set(missing):
+            index.create(engine, checkfirst=True)
 
 
 def _is_serialization_failure(err: sa.exc.DBAPIError) -> bool:

@@ -1,8 +1,9 @@
 """Everything a submission must pass before it is stored; each failure names the form field.
 
-Form keys: model_id, revision (optional), model_type, editor, editor_config (YAML/JSON text,
-optional), settings (a list or a comma-separated string), submitter, organisation, contact,
-description (optional), link (optional).
+Form keys (FORM_FIELDS, in the order of the app's form and API): model_id, revision (optional),
+model_type, editor, editor_config (YAML/JSON text, optional), settings (a list or a
+comma-separated string), submitter, organisation, contact, description (optional), link
+(optional). Every limit comes from `evaluator.limits`.
 """
 
 from __future__ import annotations
@@ -10,32 +11,43 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from evaluator.limits import (
+    ERROR_MAX_CHARS,
+    FIELD_MAX_CHARS,
+    MAX_PARAMETERS,
+    SETTINGS_MAX_ITEMS,
+    clip,
+    models_root,
+    shorten,
+)
 from submissions.quotas import Quota, QuotaExceededError
 from submissions.record import MODEL_TYPES, SETTINGS, SubmissionRecord
 from submissions.store import DuplicateRequestError, RequestRow, Store, utc_now
 
+FORM_FIELDS = (
+    "model_id",
+    "revision",
+    "model_type",
+    "editor",
+    "editor_config",
+    "settings",
+    "submitter",
+    "organisation",
+    "contact",
+    "description",
+    "link",
+)
 REQUIRED = ("model_id", "model_type", "editor", "settings", "submitter", "organisation", "contact")
-# field -> maximum length after stripping control characters
-MAX_LENGTHS = {
-    "model_id": 200,
-    "revision": 100,
-    "model_type": 20,
-    "editor": 50,
-    "editor_config": 10_000,
-    "submitter": 100,
-    "organisation": 100,
-    "contact": 200,
-    "description": 1_000,
-    "link": 500,
-}
+MAX_LENGTHS = FIELD_MAX_CHARS  # field -> maximum length after stripping control characters
 MULTILINE_FIELDS = ("editor_config", "description")
-HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+# fields whose text is put in Unicode NFC form (paths and the config text are kept byte-exact)
+NFC_FIELDS = ("model_type", "editor", "submitter", "organisation", "contact", "description", "link")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 HANDLE = re.compile(r"^@?[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 
@@ -45,16 +57,63 @@ class SubmissionError(ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
+        self.message = shorten(message, ERROR_MAX_CHARS)
+        super().__init__(f"{field}: {self.message}")
 
 
 @dataclasses.dataclass(frozen=True)
 class SubmissionLimits:
-    """Configurable limits: the largest model accepted and the per-organisation quota."""
+    """Configurable limits: the largest model accepted, the per-organisation quota, and the
+    folder whose sub-folders are served local models (None: `evaluator.limits.models_root()`,
+    i.e. $MME_MODELS_ROOT or MME_HOME/models)."""
 
-    max_parameters: int = 14_000_000_000
+    max_parameters: int = MAX_PARAMETERS
     quota: Quota = Quota()
+    models_root: Path | None = None
+
+
+def form_from_values(values: Sequence[Any]) -> dict[str, Any]:
+    """The form from positional values in FORM_FIELDS order (the app's API); wrong arity is a
+    SubmissionError under `form` that lists the fields."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise SubmissionError(
+            "form", f"expected a list of {len(FORM_FIELDS)} values, got {type(values).__name__}"
+        )
+    if len(values) != len(FORM_FIELDS):
+        raise SubmissionError(
+            "form",
+            f"expected {len(FORM_FIELDS)} values, one per field in this order: "
+            f"{', '.join(FORM_FIELDS)}; got {len(values)}. Send '' for an optional field",
+        )
+    return dict(zip(FORM_FIELDS, values, strict=True))
+
+
+def precheck_form(form: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The checks that need neither the model nor the editor registry: the form is a mapping
+    of known fields, every text field is text within its length, required fields are filled,
+    the settings and model type are valid. Returns (cleaned text fields, settings)."""
+    if not isinstance(form, Mapping):
+        raise SubmissionError(
+            "form", f"expected a mapping of field -> value, got {type(form).__name__}"
+        )
+    unknown = [key for key in form if key not in FORM_FIELDS]
+    if unknown:
+        raise SubmissionError(
+            "form",
+            f"unknown field(s) {', '.join(clip(k, 40) for k in unknown[:3])}; the fields are "
+            f"{', '.join(FORM_FIELDS)}",
+        )
+    text = {name: _clean_text(name, form.get(name)) for name in MAX_LENGTHS}
+    for name in REQUIRED:
+        if name != "settings" and not text[name]:
+            raise SubmissionError(name, f"{name} is required; fill it in")
+    settings = _settings(form.get("settings"))
+    if text["model_type"] not in MODEL_TYPES:
+        raise SubmissionError(
+            "model_type",
+            f"{clip(text['model_type'], 40)} is not a model type; choose one of {MODEL_TYPES}",
+        )
+    return text, settings
 
 
 def validate_submission(
@@ -64,39 +123,17 @@ def validate_submission(
     resolve: Callable[[str, str | None], Any] | None = None,
     now: datetime | None = None,
 ) -> SubmissionRecord:
-    """Check every field of `form` and return the frozen record with the revision pinned.
+    """Check every field of `form` and return the frozen record with the model under its
+    canonical identity and the revision pinned.
 
-    `resolve(id_or_path, revision)` defaults to evaluator.models.resolve.resolve_model.
-    Raises SubmissionError(field, message) at the first failure.
+    `resolve(id_or_path, revision)` defaults to evaluator.models.resolve.resolve_served_model
+    under `limits.models_root`. Raises SubmissionError(field, message) at the first failure.
     """
     limits = limits or SubmissionLimits()
-    text = {name: _clean_text(name, form.get(name)) for name in MAX_LENGTHS}
-    for name in REQUIRED:
-        if name == "settings":
-            continue
-        if not text[name]:
-            raise SubmissionError(name, f"{name} is required; fill it in")
-    settings = _settings(form.get("settings"))
-
-    if text["model_type"] not in MODEL_TYPES:
-        raise SubmissionError(
-            "model_type", f"{text['model_type']!r} is not a model type; choose one of {MODEL_TYPES}"
-        )
-    _check_model_id_syntax(text["model_id"])
-    resolved = _resolve(text["model_id"], text["revision"] or None, resolve)
-    if resolved.num_parameters is None:
-        raise SubmissionError(
-            "model_id",
-            f"the size of {text['model_id']!r} could not be determined; publish safetensors "
-            "weights so that the parameter count can be read",
-        )
-    if resolved.num_parameters > limits.max_parameters:
-        raise SubmissionError(
-            "model_id",
-            f"{text['model_id']!r} has {resolved.num_parameters:,} parameters, above the limit of "
-            f"{limits.max_parameters:,}; submit a smaller model",
-        )
-    config_hash = _check_editor(text["editor"], text["editor_config"])
+    text, settings = precheck_form(form)
+    resolved = _resolve(text["model_id"], text["revision"] or None, resolve, limits)
+    _check_size(resolved, limits)
+    config_hash = _check_editor(text["editor"], text["editor_config"], resolved)
     if text["link"]:
         _check_link(text["link"])
     _check_contact(text["contact"])
@@ -136,20 +173,27 @@ def submit(
     except DuplicateRequestError as err:
         raise SubmissionError("request", str(err)) from None
     except QuotaExceededError as err:
-        raise SubmissionError("organisation", str(err)) from None
+        raise SubmissionError(err.field, str(err)) from None
 
 
 def _clean_text(name: str, value: Any) -> str:
-    """Strip control characters (newlines and tabs kept in multi-line fields) and check length."""
+    """Strip control characters (newlines and tabs kept in multi-line fields), put the text in
+    NFC form where that is safe, and check its length."""
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise SubmissionError(name, f"expected text, got {type(value).__name__} {value!r}")
+        raise SubmissionError(
+            name, f"expected text, got {type(value).__name__}; send a string ('' if empty)"
+        )
+    limit = MAX_LENGTHS[name]
+    if len(value) > 4 * limit + 1_000:  # far too long: refuse before scanning it
+        raise SubmissionError(name, f"is {len(value)} characters long; shorten it to {limit}")
     keep = "\n\t" if name in MULTILINE_FIELDS else ""
     cleaned = "".join(
         ch for ch in value if ch in keep or not unicodedata.category(ch).startswith("C")
     ).strip()
-    limit = MAX_LENGTHS[name]
+    if name in NFC_FIELDS:
+        cleaned = unicodedata.normalize("NFC", cleaned)
     if len(cleaned) > limit:
         raise SubmissionError(
             name, f"is {len(cleaned)} characters long; shorten it to at most {limit}"
@@ -158,68 +202,108 @@ def _clean_text(name: str, value: Any) -> str:
 
 
 def _settings(value: Any) -> tuple[str, ...]:
+    choose = f"choose one or both of {SETTINGS}"
     if isinstance(value, str):
         items = [part.strip() for part in value.split(",") if part.strip()]
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        items = [str(part).strip() for part in value]
+    elif isinstance(value, (list, tuple)):
+        if not all(isinstance(part, str) for part in value):
+            raise SubmissionError("settings", f"expected a list of setting names (text); {choose}")
+        items = [part.strip() for part in value]
     elif value is None:
         items = []
     else:
-        raise SubmissionError("settings", f"expected a list of settings, got {value!r}")
+        raise SubmissionError(
+            "settings", f"expected a list of settings, got {type(value).__name__}; {choose}"
+        )
     if not items:
-        raise SubmissionError("settings", f"settings is required; choose one or both of {SETTINGS}")
+        raise SubmissionError("settings", f"settings is required; {choose}")
+    if len(items) > SETTINGS_MAX_ITEMS:
+        raise SubmissionError("settings", f"{len(items)} settings given; {choose}")
     unknown = sorted(set(items) - set(SETTINGS))
     if unknown:
-        raise SubmissionError(
-            "settings", f"unknown setting(s) {unknown}; choose one or both of {SETTINGS}"
-        )
+        shown = ", ".join(clip(item, 40) for item in unknown[:3])
+        raise SubmissionError("settings", f"unknown setting(s) {shown}; {choose}")
     return tuple(s for s in SETTINGS if s in items)
 
 
-def _check_model_id_syntax(model_id: str) -> None:
-    if Path(model_id).is_dir():
-        return
-    if HUB_ID.match(model_id) and ".." not in model_id and "--" not in model_id:
-        return
-    raise SubmissionError(
-        "model_id",
-        f"{model_id!r} is neither a hub id of the form 'organisation/model-name' (letters, "
-        "digits, '.', '_' and '-') nor an existing local folder; correct the id or the path",
-    )
-
-
-def _resolve(model_id: str, revision: str | None, resolve: Callable[..., Any] | None) -> Any:
-    from evaluator.models.resolve import ModelResolutionError, resolve_model
+def _resolve(
+    model_id: str,
+    revision: str | None,
+    resolve: Callable[..., Any] | None,
+    limits: SubmissionLimits,
+) -> Any:
+    from evaluator.models.resolve import ModelResolutionError, resolve_served_model
 
     try:
-        return (resolve or resolve_model)(model_id, revision)
+        if resolve is not None:
+            return resolve(model_id, revision)
+        root = limits.models_root if limits.models_root is not None else models_root()
+        return resolve_served_model(model_id, revision, models_root=root)
     except ModelResolutionError as err:
         raise SubmissionError("model_id", str(err)) from None
+    except OSError as err:
+        raise SubmissionError(
+            "model_id",
+            f"the files of {clip(model_id, 80)} could not be read ({type(err).__name__}); ask "
+            "the maintainers to check the served model",
+        ) from None
 
 
-def _check_editor(editor: str, config_text: str) -> str:
+def _check_size(resolved: Any, limits: SubmissionLimits) -> None:
+    name = clip(resolved.model_id, 120)
+    if resolved.num_parameters is None:
+        raise SubmissionError(
+            "model_id",
+            f"the size of {name} could not be determined; publish safetensors weights so that "
+            "the parameter count can be read",
+        )
+    if resolved.num_parameters > limits.max_parameters:
+        raise SubmissionError(
+            "model_id",
+            f"{name} has {resolved.num_parameters:,} parameters, above the limit of "
+            f"{limits.max_parameters:,}; submit a smaller model",
+        )
+
+
+def _check_editor(editor: str, config_text: str, resolved: Any) -> str:
+    """The config hash of a valid editor config; its layers are checked against the model's
+    decoder depth from config.json when it declares one."""
     from evaluator.editors.base import ConfigError
     from evaluator.editors.registry import editor_names, parse_editor_config
 
     names = editor_names()
     if editor not in names:
-        raise SubmissionError("editor", f"unknown editor {editor!r}; choose one of {names}")
+        raise SubmissionError("editor", f"unknown editor {clip(editor, 60)}; choose one of {names}")
     try:
         config = parse_editor_config(editor, config_text)
     except ConfigError as err:
         raise SubmissionError("editor_config", str(err)) from None
+    layers = getattr(resolved, "num_layers", None)
+    if layers:
+        try:
+            config.check_for_model(layers)
+        except ConfigError as err:
+            raise SubmissionError(
+                "editor_config", f"{err} (config.json of the model declares {layers} layers)"
+            ) from None
     return config.config_hash(editor)
 
 
 def _is_http_url(value: str) -> bool:
-    parsed = urlparse(value)
-    return parsed.scheme in ("http", "https") and bool(parsed.netloc) and " " not in value
+    try:
+        parsed = urlparse(value)
+        netloc = parsed.netloc
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return False
+    return parsed.scheme in ("http", "https") and bool(netloc) and " " not in value
 
 
 def _check_link(link: str) -> None:
     if not _is_http_url(link):
         raise SubmissionError(
-            "link", f"{link!r} is not an http(s) URL; give a link such as https://arxiv.org/abs/..."
+            "link",
+            f"{clip(link, 100)} is not an http(s) URL; give a link such as "
+            "https://arxiv.org/abs/...",
         )
 
 
@@ -228,6 +312,6 @@ def _check_contact(contact: str) -> None:
         return
     raise SubmissionError(
         "contact",
-        f"{contact!r} is not an email address, an http(s) URL or a handle such as @name; "
-        "give one way to reach you",
+        f"{clip(contact, 100)} is not an email address, an http(s) URL or a handle such as "
+        "@name; give one way to reach you",
     )

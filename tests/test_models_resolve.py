@@ -24,14 +24,16 @@ def _edit_config(folder: Path, **changes: object) -> None:
     (folder / "config.json").write_text(json.dumps(config))
 
 
-def test_a_local_folder_is_pinned_to_a_hash_of_its_files(model_copy):
+def test_a_local_folder_is_pinned_to_a_hash_of_its_config_and_weight_files(model_copy):
     resolved = resolve_model(str(model_copy))
     model = AutoModelForImageTextToText.from_pretrained(model_copy)
     assert resolved.local_path == model_copy.resolve()
     assert resolved.architecture == "Qwen2VLForConditionalGeneration"
     assert resolved.num_parameters == sum(p.numel() for p in model.parameters())
     assert resolve_model(str(model_copy)).revision == resolved.revision
-    (model_copy / "README.md").write_text("changed")
+    (model_copy / "README.md").write_text("changed")  # documentation is not part of the model
+    assert resolve_model(str(model_copy)).revision == resolved.revision
+    _edit_config(model_copy, use_cache=False)  # config and weights are
     assert resolve_model(str(model_copy)).revision != resolved.revision
 
 

@@ -41,8 +41,9 @@ class NoteEditor(Editor):
 
 
 @pytest.fixture(autouse=True)
-def note_editor(monkeypatch):
+def note_editor(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("MME_MODELS_ROOT", str(tmp_path))  # the test's model folders are served
     registry.editor_names()  # import the built-in editors first
     NoteEditor.name = TEST_EDITOR
     monkeypatch.setitem(registry.EDITORS, TEST_EDITOR, NoteEditor)
