@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="SQLAlchemy URL of the store (default: $MME_STORE_URL or <home>/store.db)",
     )
+    parser.add_argument(
+        "--models-root",
+        default=None,
+        help="folder whose sub-folders the Submit form accepts as local models "
+        "(default: $MME_MODELS_ROOT or <home>/models)",
+    )
     parser.add_argument("--refresh-s", type=float, default=5.0, help="seconds between UI refreshes")
     return parser
 
@@ -60,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MME_HOME"] = str(Path(args.home).resolve())
     if args.store:
         os.environ["MME_STORE_URL"] = args.store
+    if args.models_root:
+        os.environ["MME_MODELS_ROOT"] = str(Path(args.models_root).resolve())
     if args.medmnist_root:
         os.environ["MME_MEDMNIST_ROOT"] = str(Path(args.medmnist_root).resolve())
     logging.basicConfig(

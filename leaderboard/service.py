@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator import paths
+from evaluator.limits import UPLOAD_MAX_BYTES
 from leaderboard.bootstrap import BootstrapStatus
 
 
@@ -50,7 +51,8 @@ class LeaderboardService:
 
 
 def launch_kwargs(store_url: str | None = None) -> dict[str, Any]:
-    """allowed_paths: only the downloads folder; blocked: the benchmark, models and store."""
+    """allowed_paths: only the downloads folder; blocked: the benchmark, models and store;
+    uploads: none (the app has no upload field; evaluator.limits.UPLOAD_MAX_BYTES)."""
     downloads = paths.downloads_dir()
     downloads.mkdir(parents=True, exist_ok=True)
     blocked = [paths.benchmark_dir(), paths.home() / "models"]
@@ -61,4 +63,5 @@ def launch_kwargs(store_url: str | None = None) -> dict[str, Any]:
         "allowed_paths": [str(downloads)],
         "blocked_paths": [str(p) for p in blocked],
         "show_error": False,
+        "max_file_size": UPLOAD_MAX_BYTES,
     }

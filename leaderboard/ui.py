@@ -17,6 +17,13 @@ from leaderboard import about, plots
 from leaderboard.columns import SETTINGS, TIERS, default_visible, hideable, label_of
 from leaderboard.csv_export import write_all_results_csv, write_filtered_csv
 from leaderboard.queue_view import queue_frame
+from leaderboard.submit_api import (
+    FORM_FIELDS,
+    CheckedBlocks,
+    check_raw_submit_values,
+    format_submission_error,
+    make_submit_handler,
+)
 from leaderboard.table import (
     datatypes,
     display_frame,
@@ -26,22 +33,11 @@ from leaderboard.table import (
     results_frame,
 )
 
-FORM_FIELDS = (
-    "model_id",
-    "revision",
-    "model_type",
-    "editor",
-    "editor_config",
-    "settings",
-    "submitter",
-    "organisation",
-    "contact",
-    "description",
-    "link",
-)
+__all__ = ["FORM_FIELDS", "FORM_HELP", "build_service_ui", "build_ui", "format_submission_error"]
+
 FORM_HELP = {
-    "model_id": "A Hugging Face hub id (org/name) or a local folder; image-text-to-text, "
-    "safetensors weights, no remote code.",
+    "model_id": "A Hugging Face hub id (org/name) pinned to a commit, or a model served from the "
+    "models root; image-text-to-text, safetensors weights, no remote code.",
     "revision": "Commit, tag or branch; it is resolved and pinned to a commit (empty: main).",
     "model_type": "general: a general-purpose VLM; medical: adapted to medicine.",
     "editor": "A registered knowledge editor; choosing one fills its config with the defaults.",
@@ -105,26 +101,20 @@ def editor_defaults_yaml(editor: str) -> str:
 
 
 def editor_help_markdown(editor: str) -> str:
-    """One line per config field: name, type, default and help."""
+    """One line per config field: name, type, default, allowed range and help."""
     from evaluator.editors.registry import get_editor
 
     lines = [f"**{editor}** config fields:", ""]
     for f in get_editor(editor).config_class.describe():
+        allowed = f", range `{f['range']}`" if "range" in f else ""
         lines.append(
-            f"- `{f['name']}` ({f['type']}, default `{_plain(f['default'])}`): {f['help']}"
+            f"- `{f['name']}` ({f['type']}, default `{_plain(f['default'])}`{allowed}): {f['help']}"
         )
     return "\n".join(lines)
 
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
-
-
-def format_submission_error(err: Exception) -> str:
-    field = getattr(err, "field", None)
-    if field:
-        return f"❌ **{field}**: {getattr(err, 'message', str(err))}"
-    return f"❌ The request could not be checked ({type(err).__name__}: {err}); nothing was queued."
 
 
 def build_service_ui(service: Any, **overrides: Any) -> gr.Blocks:
@@ -218,20 +208,15 @@ def build_ui(
             gr.update(choices=sorted(set(frame["editor"]) - {""})),
         )
 
-    def run_submit(*values):
-        form = dict(zip(FORM_FIELDS, values, strict=True))
-        form["settings"] = list(form["settings"] or [])
-        try:
-            return submit(form)
-        except Exception as err:  # noqa: BLE001 - every rejection is shown next to the form
-            return format_submission_error(err)
+    run_submit = make_submit_handler(submit)
 
     def pick_editor(editor):
         if editor not in editor_names():
             return "", f"Unknown editor {editor!r}; choose one of {editor_names()}."
         return editor_defaults_yaml(editor), editor_help_markdown(editor)
 
-    with gr.Blocks(title="MultiMedEdit leaderboard") as app:
+    with CheckedBlocks(title="MultiMedEdit leaderboard") as app:
+        app.checked(run_submit, check_raw_submit_values)
         gr.Markdown(
             "# MultiMedEdit leaderboard\nKnowledge editing of vision-language models on medical "
             "VQA: reliability, generality and locality under single and lifelong editing, "

@@ -16,7 +16,10 @@ from leaderboard.bootstrap import (
 from submissions import Store
 
 
-def test_baselines_cover_every_editor_in_both_settings_once(tmp_path, tiny_llava_onevision_dir):
+def test_baselines_cover_every_editor_in_both_settings_once(
+    tmp_path, tiny_llava_onevision_dir, monkeypatch
+):
+    monkeypatch.setenv("MME_MODELS_ROOT", str(tiny_llava_onevision_dir.parent))  # served there
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
     status = BootstrapStatus()
     queued = queue_baselines(store, [tiny_llava_onevision_dir], status)

@@ -12,9 +12,11 @@ from tests.app_support import serve_app, store_results
 
 
 @pytest.fixture
-def served(real_results, tmp_path, monkeypatch):
-    """(client, store) of an app whose store holds the fixture's real results."""
+def served(real_results, tmp_path, monkeypatch, tiny_llava_onevision_dir):
+    """(client, store) of an app whose store holds the fixture's real results and whose
+    models root serves the tiny zoo model."""
     monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MME_MODELS_ROOT", str(tiny_llava_onevision_dir.parent))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     url = f"sqlite:///{tmp_path / 'home' / 'store.db'}"
     (tmp_path / "home").mkdir()

@@ -34,8 +34,9 @@ def test_worker_once_on_an_empty_queue_says_so(tmp_path):
 
 
 def test_a_submitted_request_is_evaluated_by_the_worker_cli(
-    tmp_path, tiny_llava_onevision_dir, tiny_benchmark_dir
+    tmp_path, tiny_llava_onevision_dir, tiny_benchmark_dir, monkeypatch
 ):
+    monkeypatch.setenv("MME_MODELS_ROOT", str(tiny_llava_onevision_dir.parent))  # served there
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = Store(url)
     row = submit(
