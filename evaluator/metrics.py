@@ -2,7 +2,8 @@
 
 Reliability and generality are sequence exact match (token accuracy in the token-level
 view); locality is the share of answer positions whose argmax agrees with the unedited
-model's argmax, the same number in both views.
+model's argmax, the same number in both views. The headline score of a case is the mean of its
+reliability, generality and locality, so its interval comes from the same case resamples.
 """
 
 from __future__ import annotations
@@ -22,17 +23,22 @@ BASE_METRICS = (
     "generality_image",
     "locality_text",
     "locality_image",
+    "locality_mc",
 )
+HEADLINE_METRICS = ("reliability", "generality", "locality")
+GENERALITY_PARTS = ("generality_text", "generality_image")
+LOCALITY_PARTS = ("locality_text", "locality_image", "locality_mc")
 METRICS = (
+    "score",
     "reliability",
     "generality",
-    "generality_text",
-    "generality_image",
+    *GENERALITY_PARTS,
     "locality",
-    "locality_text",
-    "locality_image",
+    *LOCALITY_PARTS,
 )
-PRE_EDIT_METRICS = ("reliability", "generality")
+# pre-edit: accuracy on the whole split (a property of the model); reliability and generality
+# on the edit set (reliability is 0 there by construction: the edits are the model's errors)
+PRE_EDIT_METRICS = ("accuracy", "reliability", "generality")
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
 
@@ -61,42 +67,29 @@ def locality_share(edited: ProbeScore, reference_argmax: Sequence[int]) -> float
 
 def score_case(
     task: str,
-    edit: ProbeScore,
-    rephrase: ProbeScore,
-    image_rephrase: ProbeScore,
-    loc_text: ProbeScore,
-    loc_image: ProbeScore,
-    *,
-    loc_text_reference: Sequence[int],
-    loc_image_reference: Sequence[int],
+    scores: Sequence[ProbeScore],
+    references: Sequence[ProbeScore],
 ) -> CaseScores:
-    """Turn the five probe scores of one case into its metric values."""
-    lt = locality_share(loc_text, loc_text_reference)
-    li = locality_share(loc_image, loc_image_reference)
-    exact = {
-        "reliability": float(edit.exact_match),
-        "generality_text": float(rephrase.exact_match),
-        "generality_image": float(image_rephrase.exact_match),
-        "locality_text": lt,
-        "locality_image": li,
+    """Turn a case's six probe scores (protocols.PROBE_KINDS order) into its metric values;
+    `references` are the untouched model's scores of the same probes."""
+    edit, rephrase, image_rephrase, *locality = scores
+    shares = {
+        name: locality_share(probe, reference.argmax_ids)
+        for name, probe, reference in zip(LOCALITY_PARTS, locality, references[3:], strict=True)
     }
-    token = {
-        "reliability": edit.token_accuracy,
-        "generality_text": rephrase.token_accuracy,
-        "generality_image": image_rephrase.token_accuracy,
-        "locality_text": lt,
-        "locality_image": li,
-    }
+    probes = {"reliability": edit, "generality_text": rephrase, "generality_image": image_rephrase}
+    exact = {name: float(p.exact_match) for name, p in probes.items()} | shares
+    token = {name: p.token_accuracy for name, p in probes.items()} | shares
     return CaseScores(task=task, exact=exact, token=token)
 
 
 def with_derived(values: Mapping[str, float]) -> dict[str, float]:
-    """Add generality and locality, each the mean of its text and image parts."""
+    """Add generality (mean of its text and image parts), locality (mean of its three parts)
+    and the headline score (mean of reliability, generality and locality)."""
     out = dict(values)
-    if "generality_text" in values:
-        out["generality"] = (values["generality_text"] + values["generality_image"]) / 2
-    if "locality_text" in values:
-        out["locality"] = (values["locality_text"] + values["locality_image"]) / 2
+    out["generality"] = float(np.mean([values[name] for name in GENERALITY_PARTS]))
+    out["locality"] = float(np.mean([values[name] for name in LOCALITY_PARTS]))
+    out["score"] = float(np.mean([out[name] for name in HEADLINE_METRICS]))
     return out
 
 
@@ -151,28 +144,31 @@ def summarize_cases(cases: Sequence[CaseScores], *, seed: int) -> dict[str, dict
 
 
 def summarize_pre_edit(
-    tasks: Sequence[str],
-    edit: Sequence[ProbeScore],
-    rephrase: Sequence[ProbeScore],
-    image_rephrase: Sequence[ProbeScore],
+    split_tasks: Sequence[str],
+    split_hits: Sequence[bool],
+    edit_tasks: Sequence[str],
+    edit_references: Sequence[Sequence[ProbeScore]],
     *,
     seed: int,
 ) -> dict[str, dict[str, Any]]:
-    """`pre_edit`: reliability and generality (exact match) of the untouched model."""
+    """`pre_edit`: the untouched model's accuracy on the whole split, and its reliability and
+    generality (exact match) on the edit set."""
+    accuracy = summarize(
+        [{"accuracy": float(hit)} for hit in split_hits], split_tasks, ("accuracy",), seed=seed
+    )
     per_case = [
         {
-            "reliability": float(e.exact_match),
-            "generality": (float(r.exact_match) + float(i.exact_match)) / 2,
+            "reliability": float(ref[0].exact_match),
+            "generality": (float(ref[1].exact_match) + float(ref[2].exact_match)) / 2,
         }
-        for e, r, i in zip(edit, rephrase, image_rephrase, strict=True)
+        for ref in edit_references
     ]
-    return summarize(per_case, tasks, PRE_EDIT_METRICS, seed=seed)
+    on_edits = summarize(per_case, edit_tasks, ("reliability", "generality"), seed=seed)
+    return {tier: {**accuracy[tier], **on_edits[tier]} for tier in TIERS}
 
 
 def overall_means(cases: Sequence[CaseScores]) -> dict[str, float]:
-    """Overall exact-match means of reliability, generality and locality (a curve point)."""
+    """Overall exact-match means of the score, reliability, generality and locality (a curve
+    point)."""
     rows = [with_derived(c.exact) for c in cases]
-    return {
-        name: float(np.mean([r[name] for r in rows]))
-        for name in ("reliability", "generality", "locality")
-    }
+    return {name: float(np.mean([r[name] for r in rows])) for name in ("score", *HEADLINE_METRICS)}

@@ -1,8 +1,9 @@
 """The single and lifelong editing protocols, and the untouched model's reference pass.
 
-Every case is scored as one unit: its five probes in one batched `adapter.score` call. The
+Every case is scored as one unit: its six probes in one batched `adapter.score` call. The
 reference pass before any editor exists uses the very same units, so an editor that changes
-nothing gets locality exactly 1 and reliability exactly its pre-edit value.
+nothing gets locality exactly 1 and reliability exactly its pre-edit value (0 on the edit set,
+which is the cases the untouched model gets wrong).
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ if TYPE_CHECKING:
     from evaluator.editors.base import Editor
     from evaluator.models.adapter import VLMAdapter
 
-PROBE_KINDS = ("edit", "rephrase", "image_rephrase", "loc_text", "loc_image")
+PROBE_KINDS = ("edit", "rephrase", "image_rephrase", "loc_text", "loc_image", "loc_mc")
 LIFELONG_CHECKPOINTS = (1, 10, 50, 100, 250, 500, 1000)
 Progress = Callable[[int, int], None]
 
 # (model id, revision, device, dtype, weights fingerprint, split sha256, case id) -> the
-# untouched model's scores of that case's five probes.
+# untouched model's scores of that case's six probes.
 _REFERENCE_CACHE: dict[tuple[str, ...], tuple[ProbeScore, ...]] = {}
 
 
@@ -56,13 +57,16 @@ class RunStats:
 
 
 def case_probes(case: Case) -> tuple[Probe, ...]:
-    """The five probes of a case, in PROBE_KINDS order."""
+    """The six probes of a case, in PROBE_KINDS order. Both rephrases show the options in
+    another order, so their target is the letter that now labels the target's option."""
+    rephrased = case.rephrase_options
     return (
         Probe(case.images, case.question, case.target, case.options),
-        Probe(case.images, case.rephrase_question, case.target, case.options),
-        Probe(case.rephrase_images, case.question, case.target, case.options),
+        Probe(case.images, case.rephrase_question, case.rephrase_target, rephrased),
+        Probe(case.rephrase_images, case.question, case.rephrase_target, rephrased),
         Probe((), case.loc_question, case.loc_answer, None),
         Probe(case.m_loc_images, case.m_loc_question, case.m_loc_answer, None),
+        Probe(case.mc_loc_images, case.mc_loc_question, case.mc_loc_answer, case.mc_loc_options),
     )
 
 
@@ -130,19 +134,14 @@ def score_edited_case(
     batch_size: int,
     stats: RunStats,
 ) -> CaseScores:
-    """Score a case's five probes, as the editor presents them, in one batched call."""
+    """Score a case's six probes, as the editor presents them, in one batched call."""
     probes = [editor.transform_probe(p) for p in case_probes(case)]
     adapter.model.eval()
     with stopwatch(adapter.device, stats.scoring_seconds):
         scores = adapter.score(probes, batch_size=batch_size)
     stats.probes_scored += len(probes)
     stats.memory.sample()
-    return score_case(
-        case.task,
-        *scores,
-        loc_text_reference=reference[3].argmax_ids,
-        loc_image_reference=reference[4].argmax_ids,
-    )
+    return score_case(case.task, scores, reference)
 
 
 def _timed_apply(adapter: VLMAdapter, editor: Editor, case: Case, stats: RunStats) -> None:

@@ -1,4 +1,4 @@
-"""The result record (schema_version 1): its environment block, validation and atomic write.
+"""The result record (schema_version 2): its environment block, validation and atomic write.
 
 docs/evaluator.md documents every field. A result on disk is complete or absent.
 """
@@ -18,10 +18,12 @@ from typing import Any
 
 import torch
 
-from evaluator.metrics import METRICS, PRE_EDIT_METRICS, TIERS
+from evaluator.metrics import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, TIERS
 from evaluator.version import HARNESS_VERSION
 
-SCHEMA_VERSION = 1
+# 2: edits are the model's errors (benchmark.split_cases/errors/edits, pre_edit.accuracy),
+# locality_mc and the headline score with its own interval, notes
+SCHEMA_VERSION = 2
 SETTINGS = ("single", "lifelong")
 TOP_LEVEL_KEYS = (
     "schema_version",
@@ -33,6 +35,7 @@ TOP_LEVEL_KEYS = (
     "token_metrics",
     "pre_edit",
     "lifelong_curve",
+    "notes",
     "efficiency",
     "environment",
     "created_at",
@@ -79,7 +82,7 @@ def utc_now() -> str:
 
 
 def validate_result(result: Mapping[str, Any]) -> None:
-    """Check a result against schema_version 1; raise ValueError naming the first bad key."""
+    """Check a result against schema_version 2; raise ValueError naming the first bad key."""
     _mapping(result, "result", TOP_LEVEL_KEYS)
     if result["schema_version"] != SCHEMA_VERSION:
         _fail("schema_version", f"is {result['schema_version']!r}, expected {SCHEMA_VERSION}")
@@ -90,8 +93,9 @@ def validate_result(result: Mapping[str, Any]) -> None:
     if not isinstance(editor["config"], Mapping):
         _fail("editor.config", "must be a mapping of field: value")
     _sha256(editor["config_hash"], "editor.config_hash")
-    bench_keys = ("name", "version", "split", "sha256", "cases")
+    bench_keys = ("name", "version", "split", "sha256", "cases", "split_cases", "errors", "edits")
     bench = _mapping(result["benchmark"], "benchmark", bench_keys)
+    _edit_counts(bench)
     _text(bench, "benchmark", "name", "version", "split")
     if bench["split"] not in ("public", "hidden"):
         _fail("benchmark.split", f"is {bench['split']!r}, expected 'public' or 'hidden'")
@@ -104,6 +108,9 @@ def validate_result(result: Mapping[str, Any]) -> None:
         _tiers(result[key], key, METRICS)
     _tiers(result["pre_edit"], "pre_edit", PRE_EDIT_METRICS)
     _curve(result["lifelong_curve"], setting, bench["cases"])
+    notes = result["notes"]
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        _fail("notes", "must be a list of strings")
     _efficiency(result["efficiency"])
     _environment(result["environment"])
     created = result["created_at"]
@@ -192,6 +199,20 @@ def _tiers(block: Any, key: str, names: tuple[str, ...]) -> None:
                 _fail(f"{where}.ci95", f"{ci} does not contain the mean {mean}")
 
 
+def _edit_counts(bench: Mapping[str, Any]) -> None:
+    """split_cases, errors and edits are {tier: count}; edits <= errors <= split_cases."""
+    tiers = TIERS[1:]
+    for key in ("split_cases", "errors", "edits"):
+        _mapping(bench[key], f"benchmark.{key}", tiers)
+        for tier in tiers:
+            _count(bench[key][tier], f"benchmark.{key}.{tier}")
+    for tier in tiers:
+        if not bench["edits"][tier] <= bench["errors"][tier] <= bench["split_cases"][tier]:
+            _fail(f"benchmark.edits.{tier}", "must satisfy edits <= errors <= split_cases")
+    if sum(bench["edits"].values()) != bench["cases"]:
+        _fail("benchmark.cases", "must equal the sum of benchmark.edits")
+
+
 def _curve(curve: Any, setting: str, cases: int) -> None:
     if setting == "single":
         if curve is not None:
@@ -202,10 +223,10 @@ def _curve(curve: Any, setting: str, cases: int) -> None:
     previous = 0
     for i, point in enumerate(curve):
         where = f"lifelong_curve[{i}]"
-        _mapping(point, where, ("edits", "reliability", "generality", "locality"))
+        _mapping(point, where, ("edits", "score", *HEADLINE_METRICS))
         _count(point["edits"], f"{where}.edits", minimum=previous + 1)
         previous = point["edits"]
-        for name in ("reliability", "generality", "locality"):
+        for name in ("score", *HEADLINE_METRICS):
             _number(point[name], f"{where}.{name}", unit=True)
     if previous != cases:
         _fail("lifelong_curve", f"ends at {previous} edits, expected benchmark.cases = {cases}")

@@ -12,10 +12,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evaluator.editors.base import ConfigError
+from evaluator.benchmark.case import TASKS
+from evaluator.edit_set import EditSet, choose_edits
+from evaluator.editors.base import ConfigError, EditorConfig
 from evaluator.editors.registry import get_editor, parse_editor_config
 from evaluator.efficiency import PeakMemory, latency_stats
-from evaluator.metrics import summarize_cases, summarize_pre_edit
+from evaluator.metrics import CaseScores, summarize_cases, summarize_pre_edit
 from evaluator.protocols import (
     Progress,
     RunStats,
@@ -29,6 +31,7 @@ from evaluator.snapshot import ModelGuard
 if TYPE_CHECKING:
     from evaluator.benchmark.case import BenchmarkSplit, Case
     from evaluator.models.adapter import VLMAdapter
+    from evaluator.models.probe import ProbeScore
 
 EVALUATION_SPLITS = ("public", "hidden")
 
@@ -44,7 +47,8 @@ class RunSpec:
     benchmark: str  # benchmark folder or hub id
     split: str  # "public" | "hidden"
     setting: str  # "single" | "lifelong"
-    limit: int | None = None  # evaluate only the first `limit` cases
+    limit: int | None = None  # at most this many edits, stratified by tier (edit_set.py)
+    per_tier: int | None = None  # at most this many edits of each tier
     seed: int = 0  # reseeds before every edit (seed + case index) and seeds the bootstrap
     batch_size: int = 16  # most probes per forward pass
 
@@ -56,8 +60,12 @@ class RunSpec:
             raise ValueError(
                 f"split {self.split!r} cannot be evaluated; choose one of {list(EVALUATION_SPLITS)}"
             )
-        if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
-            raise ValueError(f"limit {self.limit!r} must be a positive integer or None")
+        for name in ("limit", "per_tier"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"{name} {value!r} must be a positive integer or None")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed {self.seed!r} must be a non-negative integer")
         if self.batch_size < 1:
@@ -96,16 +104,35 @@ class Evaluation:
     stats: RunStats
 
 
-def evaluate(
-    spec: RunSpec,
-    *,
-    progress: Progress | None = None,
-    adapter: VLMAdapter | None = None,
-    split_data: BenchmarkSplit | None = None,
-    train_cases: Sequence[Case] | None = None,
-) -> Evaluation:
-    """`run_evaluation` plus the timings (used by benchmarks/bench_harness.py)."""
-    started = time.perf_counter()
+@dataclass
+class Prepared:
+    """A run after its checks: the editor class and config, the split and the model."""
+
+    spec: RunSpec
+    editor_class: type
+    config: EditorConfig
+    split: BenchmarkSplit
+    adapter: VLMAdapter
+
+
+@dataclass
+class Reference:
+    """The untouched model on the split: every case's probe scores and the chosen edits."""
+
+    split_scores: list[tuple[ProbeScore, ...]]
+    edits: EditSet
+
+    def cases(self, split: BenchmarkSplit) -> list[Case]:
+        return [split.cases[i] for i in self.edits.indices]
+
+    def scores(self) -> list[tuple[ProbeScore, ...]]:
+        return [self.split_scores[i] for i in self.edits.indices]
+
+
+def prepare(
+    spec: RunSpec, adapter: VLMAdapter | None, split_data: BenchmarkSplit | None
+) -> Prepared:
+    """Check the request, then load what is not given; nothing is scored or edited yet."""
     spec.check()
     editor_class = get_editor(spec.editor)
     config = parse_editor_config(spec.editor, spec.config)
@@ -117,79 +144,139 @@ def evaluate(
         raise ValueError(
             f"split_data is the {split_data.split!r} split but the spec asks for {spec.split!r}"
         )
+    if not split_data.cases:
+        raise ValueError(f"the {spec.split} split of {spec.benchmark} has no cases")
     if adapter is None:
         from evaluator.models import load_vlm
 
         adapter = load_vlm(spec.model, revision=spec.revision)
     config.check_for_model(adapter.num_layers)
-    cases = split_data.cases[: spec.limit] if spec.limit else split_data.cases
-    if not cases:
-        raise ValueError(f"the {spec.split} split of {spec.benchmark} has no cases")
+    return Prepared(spec, editor_class, config, split_data, adapter)
 
-    stats = RunStats(memory=PeakMemory(adapter.device))
-    references = reference_scores(
-        adapter, split_data.sha256, cases, batch_size=spec.batch_size, stats=stats
+
+def reference_pass(run: Prepared, stats: RunStats) -> Reference:
+    """Score every case of the split on the untouched model and choose the edits: the cases
+    whose edit probe it gets wrong (stratified by tier under a limit)."""
+    split = run.split
+    scores = reference_scores(
+        run.adapter, split.sha256, split.cases, batch_size=run.spec.batch_size, stats=stats
     )
-    guard = ModelGuard(adapter.model)
-    editor = editor_class(
-        adapter,
-        config,
-        train_cases=train_cases if train_cases is not None else LazyCases(spec.benchmark),
-        seed=spec.seed,
+    edits = choose_edits(
+        [c.task for c in split.cases],
+        [bool(s[0].exact_match) for s in scores],
+        limit=run.spec.limit,
+        per_tier=run.spec.per_tier,
     )
-    protocol = run_single if spec.setting == "single" else run_lifelong
+    if not edits.indices:
+        raise ValueError(
+            f"the model answers every case of the {split.split} split correctly, so there is "
+            "nothing to edit; evaluate a model that makes errors or a harder split"
+        )
+    return Reference(split_scores=scores, edits=edits)
+
+
+def run_edits(
+    run: Prepared,
+    reference: Reference,
+    stats: RunStats,
+    train_cases: Sequence[Case] | None,
+    progress: Progress | None,
+) -> tuple[list[CaseScores], list[dict[str, float | int]] | None]:
+    """Build the editor after the reference pass and run the spec's protocol on the edits."""
+    guard = ModelGuard(run.adapter.model)
+    editor = run.editor_class(
+        run.adapter,
+        run.config,
+        train_cases=train_cases if train_cases is not None else LazyCases(run.spec.benchmark),
+        seed=run.spec.seed,
+    )
+    protocol = run_single if run.spec.setting == "single" else run_lifelong
     output = protocol(
-        adapter,
+        run.adapter,
         editor,
-        cases,
-        references,
-        seed=spec.seed,
-        batch_size=spec.batch_size,
+        reference.cases(run.split),
+        reference.scores(),
+        seed=run.spec.seed,
+        batch_size=run.spec.batch_size,
         stats=stats,
         progress=progress,
         guard=guard,
     )
-    case_scores, curve = output if spec.setting == "lifelong" else (output, None)
+    return output if run.spec.setting == "lifelong" else (output, None)
+
+
+def evaluate(
+    spec: RunSpec,
+    *,
+    progress: Progress | None = None,
+    adapter: VLMAdapter | None = None,
+    split_data: BenchmarkSplit | None = None,
+    train_cases: Sequence[Case] | None = None,
+) -> Evaluation:
+    """`run_evaluation` plus the timings (used by benchmarks/bench_harness.py)."""
+    started = time.perf_counter()
+    run = prepare(spec, adapter, split_data)
+    stats = RunStats(memory=PeakMemory(run.adapter.device))
+    reference = reference_pass(run, stats)
+    case_scores, curve = run_edits(run, reference, stats, train_cases, progress)
+    result = assemble_result(run, reference, case_scores, curve, stats, started)
+    validate_result(result)
+    return Evaluation(result=result, stats=stats)
+
+
+def assemble_result(
+    run: Prepared,
+    reference: Reference,
+    case_scores: Sequence[CaseScores],
+    curve: list[dict[str, float | int]] | None,
+    stats: RunStats,
+    started: float,
+) -> dict[str, Any]:
+    """The result record (docs/evaluator.md) from the run's measurements."""
+    spec, split, edits = run.spec, run.split, reference.edits
     summary = summarize_cases(case_scores, seed=spec.seed)
+    edit_cases = reference.cases(split)
     pre_edit = summarize_pre_edit(
-        [c.task for c in cases],
-        [r[0] for r in references],
-        [r[1] for r in references],
-        [r[2] for r in references],
+        [c.task for c in split.cases],
+        [bool(s[0].exact_match) for s in reference.split_scores],
+        [c.task for c in edit_cases],
+        reference.scores(),
         seed=spec.seed,
     )
     scoring_s = sum(stats.scoring_seconds) + sum(stats.reference_seconds)
-    result = {
+    return {
         "schema_version": SCHEMA_VERSION,
-        "model": {"id": str(adapter.model_id), "revision": str(adapter.revision)},
+        "model": {"id": str(run.adapter.model_id), "revision": str(run.adapter.revision)},
         "editor": {
             "name": spec.editor,
-            "config": _jsonable(config.to_dict()),
-            "config_hash": config.config_hash(spec.editor),
+            "config": _jsonable(run.config.to_dict()),
+            "config_hash": run.config.config_hash(spec.editor),
         },
         "benchmark": {
-            "name": split_data.name,
-            "version": split_data.version,
-            "split": split_data.split,
-            "sha256": split_data.sha256,
-            "cases": len(cases),
+            "name": split.name,
+            "version": split.version,
+            "split": split.split,
+            "sha256": split.sha256,
+            "cases": len(edit_cases),
+            "split_cases": {t: sum(c.task == t for c in split.cases) for t in TASKS},
+            "errors": edits.errors,
+            "edits": {t: sum(c.task == t for c in edit_cases) for t in TASKS},
         },
         "setting": spec.setting,
         "metrics": summary["metrics"],
         "token_metrics": summary["token_metrics"],
         "pre_edit": pre_edit,
         "lifelong_curve": curve,
+        "notes": list(edits.notes),
         "efficiency": {
             "edit_latency_s": latency_stats(stats.edit_seconds),
             "peak_memory_mb": stats.memory.peak_mb(),
             "wall_s": time.perf_counter() - started,
             "probes_per_s": stats.probes_scored / scoring_s if scoring_s > 0 else 0.0,
         },
-        "environment": environment(adapter.device, spec.seed),
+        "environment": environment(run.adapter.device, spec.seed),
         "created_at": utc_now(),
     }
-    validate_result(result)
-    return Evaluation(result=result, stats=stats)
 
 
 def run_evaluation(

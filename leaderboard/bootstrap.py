@@ -5,6 +5,7 @@ baseline submissions, run an in-process worker. Runs in a background thread; the
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator import paths
+from evaluator.benchmark.release import VERSION
 
 log = logging.getLogger(__name__)
 ZOO_ARCHS = ("llava-onevision", "qwen2-vl")
@@ -29,14 +31,15 @@ class BootstrapOptions:
     """What the first start builds and runs; filled from app.py's command line."""
 
     medmnist_root: Path
-    # quick: small benchmark, short zoo training, baselines on few cases
+    # quick: the quick-scale benchmark, short zoo training, baselines on few edits
     quick: bool = False
     # run an in-process worker that evaluates queued requests
     worker: bool = True
-    # cases per baseline run in quick mode (None: the whole hidden split)
-    quick_cases: int = 4
-    # training steps of each zoo model in quick mode (None: the builder's default)
-    quick_zoo_steps: int = 20
+    # edits per baseline run in quick mode, stratified over both tiers
+    quick_cases: int = 6
+    # training steps of each zoo model in quick mode (None: zoo.QUICK_STEPS, enough to answer
+    # the understanding tier well above chance, so that quick rows carry information)
+    quick_zoo_steps: int | None = None
     seed: int = 0
 
 
@@ -77,10 +80,18 @@ class BootstrapStatus:
         return text
 
 
+def _built_version(folder: Path) -> str | None:
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return None
+    return str(json.loads(manifest.read_text("utf-8")).get("version"))
+
+
 def ensure_benchmark(options: BootstrapOptions, status: BootstrapStatus) -> Path:
-    """The built benchmark folder, building it from MedMNIST when its manifest is missing."""
+    """The built benchmark folder, (re)building it from MedMNIST when its manifest is missing or
+    names another benchmark version. Results of the older version stay in the store."""
     out = paths.benchmark_dir()
-    if (out / "manifest.json").exists():
+    if _built_version(out) == VERSION:
         return out
     if not options.medmnist_root.exists():
         raise FileNotFoundError(
@@ -89,7 +100,7 @@ def ensure_benchmark(options: BootstrapOptions, status: BootstrapStatus) -> Path
         )
     from evaluator.benchmark.builder import build_benchmark
 
-    scale = "small" if options.quick else "default"
+    scale = "quick" if options.quick else "default"
     status.set(
         "building the benchmark", f"MultiMedEdit-mini ({scale}) from {options.medmnist_root}"
     )
@@ -98,17 +109,28 @@ def ensure_benchmark(options: BootstrapOptions, status: BootstrapStatus) -> Path
     )
 
 
+def _trained_on(model: Path, benchmark: Path) -> bool:
+    """Whether the zoo model's card names this benchmark build (its public split's sha256)."""
+    card, manifest = model / "README.md", benchmark / "manifest.json"
+    if not (model / "config.json").exists() or not card.is_file():
+        return False
+    public = json.loads(manifest.read_text("utf-8"))["splits"]["public"]["sha256"]
+    return public in card.read_text("utf-8")
+
+
 def ensure_zoo_model(
     arch: str, options: BootstrapOptions, benchmark: Path, status: BootstrapStatus
 ) -> Path:
-    """The zoo model's folder, training it when missing."""
+    """The zoo model's folder, training it when missing or trained on another benchmark build
+    (a retrained model has a new revision, so its baselines are queued again)."""
     out = paths.zoo_dir(arch)
-    if (out / "config.json").exists():
+    if _trained_on(out, benchmark):
         return out
-    from evaluator.models.zoo import build_zoo_model
+    from evaluator.models.zoo import QUICK_STEPS, build_zoo_model
 
     status.set("training zoo model", arch)
-    steps = options.quick_zoo_steps if options.quick else None
+
+    steps = (options.quick_zoo_steps or QUICK_STEPS) if options.quick else None
     return Path(
         build_zoo_model(arch, benchmark, out, seed=options.seed, max_steps=steps, progress=True)
     )
@@ -118,18 +140,20 @@ def queue_baselines(store: Any, models: list[Path], status: BootstrapStatus) -> 
     """Submit every built-in editor on each zoo model (single and lifelong) through the same
     submit() path as the form; requests already in the store are not submitted again."""
     from evaluator.editors.registry import editor_names
+    from evaluator.models.resolve import resolve_model
     from submissions import Quota, SubmissionError, SubmissionLimits, submit
 
     existing = {
-        (row.record.model_id, row.record.editor)
+        (row.record.model_id, row.record.revision, row.record.editor)
         for row in store.list_requests()
         if row.record.submitter == BASELINE_SUBMITTER
     }
     limits = SubmissionLimits(quota=Quota(max_requests=10_000))
     queued = 0
     for model in models:
+        revision = resolve_model(str(model)).revision
         for editor in sorted(editor_names(), key=_cheap_first):
-            if (str(model), editor) in existing:
+            if (str(model), revision, editor) in existing:
                 continue
             status.set("queueing baselines", f"{editor} on {model.name}")
             form = {
@@ -159,7 +183,7 @@ def _cheap_first(editor: str) -> tuple[int, str]:
 
 def make_worker(store: Any, benchmark: Path, options: BootstrapOptions) -> Any:
     """The in-process worker on the hidden split; in quick mode every run is limited to
-    `quick_cases` cases (the result's benchmark.cases says so)."""
+    `quick_cases` edits over both tiers (the result's benchmark.edits says so)."""
     from evaluator.executors import LocalExecutor, default_evaluate
     from evaluator.worker import Worker
 

@@ -48,18 +48,26 @@ class Column:
 
 def _metric_columns() -> list[Column]:
     words = {
+        "score": "mean of reliability, generality and locality, per case; ranks use its interval",
         "reliability": "edit case answered with the target (exact match under teacher forcing)",
         "generality": "mean of text and image generality",
-        "generality_text": "target reproduced on the rephrased question",
-        "generality_image": "target reproduced on other images with the same answer",
-        "locality": "mean of text and image locality",
+        "generality_text": "target reproduced on the rephrased question, options reordered",
+        "generality_image": "target reproduced on other images with the same answer, options "
+        "reordered",
+        "locality": "mean of text, image and multiple-choice locality",
         "locality_text": "agreement with the unedited model on unrelated text questions",
         "locality_image": "agreement with the unedited model on unrelated image questions",
+        "locality_mc": "agreement with the unedited model on unrelated multiple-choice questions",
     }
     out = []
     for metric in METRICS:
         headline = "_" not in metric
-        label = metric.replace("_", " ").replace("text", "(text)").replace("image", "(image)")
+        label = (
+            metric.replace("_", " ")
+            .replace("text", "(text)")
+            .replace("image", "(image)")
+            .replace(" mc", " (MC)")
+        )
         out.append(
             Column(
                 metric,
@@ -126,23 +134,28 @@ COLUMNS: tuple[Column, ...] = (
         "setting", "Setting", "str", "single (restore after each edit) or lifelong.", shown=False
     ),
     Column("tier", "Tier", "str", "overall, understanding or reasoning.", displayed=False),
-    Column("score", "Score", "number", "mean(reliability, generality, locality)."),
-    Column(
-        "score_lo", "score ci95 lo", "number", "Mean of the three lower bounds.", displayed=False
-    ),
-    Column(
-        "score_hi", "score ci95 hi", "number", "Mean of the three upper bounds.", displayed=False
-    ),
     *_metric_columns(),
     *_interval_columns(),
     *_token_columns(),
-    Column("pre_reliability", "Pre-edit reliability", "number", "Reliability before any edit."),
+    Column(
+        "pre_accuracy",
+        "Pre-edit accuracy",
+        "number",
+        "The unedited model's accuracy on the whole split (a property of the model).",
+    ),
+    Column(
+        "pre_reliability",
+        "pre-edit reliability",
+        "number",
+        "Reliability before any edit, on the edit set: 0 by construction (the edits are the "
+        "model's errors).",
+        shown=False,
+    ),
     Column(
         "pre_generality",
-        "pre-edit generality",
+        "Pre-edit generality",
         "number",
-        "Generality before any edit.",
-        shown=False,
+        "Generality before any edit, on the edit set.",
     ),
     Column(
         "seconds_per_edit", "s / edit", "number", "Mean seconds per edit (evaluation excluded)."
@@ -154,7 +167,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("peak_memory_mb", "Peak MB", "number", "Peak memory during the run, MiB."),
     Column("wall_s", "wall s", "number", "Wall time of the whole run, seconds.", displayed=False),
     Column("probes_per_s", "probes / s", "number", "Scoring throughput.", displayed=False),
-    Column("cases", "Cases", "number", "Number of hidden-split cases evaluated.", shown=False),
+    Column(
+        "cases",
+        "Edits",
+        "number",
+        "Number of edits evaluated: the hidden-split cases the unedited model gets wrong.",
+        shown=False,
+    ),
     Column("submitted_at", "Submitted", "str", "When the request was submitted (UTC)."),
     Column("submitter", "Submitter", "str", "Who submitted the request.", shown=False),
     Column("organisation", "organisation", "str", "Submitter's organisation.", displayed=False),

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluator.metrics import HEADLINE_METRICS, PRE_EDIT_METRICS
 from leaderboard.columns import COLUMNS, METRICS, TIERS, Column, visible_columns
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -127,17 +128,15 @@ def _tier_fields(result: Mapping[str, Any], tier: str, base: dict[str, Any]) -> 
     out = dict(base)
     out["tier"] = tier
     pre_edit = (result.get("pre_edit") or {}).get(tier) or {}
-    out["pre_reliability"] = _stat(pre_edit, "reliability")[0]
-    out["pre_generality"] = _stat(pre_edit, "generality")[0]
+    for name in PRE_EDIT_METRICS:
+        out[f"pre_{name}"] = _stat(pre_edit, name)[0]
     metrics = (result.get("metrics") or {}).get(tier, {})
     tokens = (result.get("token_metrics") or {}).get(tier, {})
     for metric in METRICS:
         out[metric], out[f"{metric}_lo"], out[f"{metric}_hi"] = _stat(metrics, metric)
         out[f"token_{metric}"] = _stat(tokens, metric)[0]
-    headline = ("reliability", "generality", "locality")
-    out["score"] = sum(out[m] for m in headline) / 3
-    out["score_lo"] = sum(out[f"{m}_lo"] for m in headline) / 3
-    out["score_hi"] = sum(out[f"{m}_hi"] for m in headline) / 3
+    if "score" not in metrics:  # schema 1 results: the score without an interval of its own
+        out["score"] = sum(out[m] for m in HEADLINE_METRICS) / 3
     out["rank"] = None
     return out
 
@@ -148,8 +147,7 @@ def results_frame(rows: Iterable[Any]) -> pd.DataFrame:
     for row in rows:
         result, base = _field(row, "result") or {}, _row_fields(row)
         records.extend(_tier_fields(result, tier, base) for tier in TIERS)
-    frame = pd.DataFrame.from_records(records, columns=[c.key for c in COLUMNS])
-    return frame
+    return pd.DataFrame.from_records(records, columns=[c.key for c in COLUMNS])
 
 
 def shared_ranks(score: Sequence[float], lo: Sequence[float], hi: Sequence[float]) -> list[int]:
@@ -166,6 +164,19 @@ def shared_ranks(score: Sequence[float], lo: Sequence[float], hi: Sequence[float
     return [int(r) for r in ranks]
 
 
+def _version_key(version: str) -> tuple:
+    parts = str(version).split(".")
+    if all(p.isdigit() for p in parts):
+        return (1, *(int(p) for p in parts))
+    return (0, str(version))
+
+
+def benchmark_versions(frame: pd.DataFrame) -> list[str]:
+    """The benchmark versions that have results, newest first."""
+    versions = {str(v) for v in frame["benchmark_version"].dropna() if str(v)}
+    return sorted(versions, key=_version_key, reverse=True)
+
+
 def leaderboard_view(
     frame: pd.DataFrame,
     *,
@@ -174,10 +185,16 @@ def leaderboard_view(
     model_types: Sequence[str] | None = None,
     editors: Sequence[str] | None = None,
     search: str = "",
+    version: str | None = None,
 ) -> pd.DataFrame:
-    """The rows of one setting and tier, filtered, ranked (shared ranks) and sorted by score;
-    all columns kept (choose the shown ones with `display_frame`)."""
+    """The rows of one setting and tier of one benchmark version (default: the newest with
+    results), filtered, ranked (shared ranks) and sorted by score; all columns kept (choose the
+    shown ones with `display_frame`). Older versions stay in the store and the CSVs."""
+    versions = benchmark_versions(frame)
+    version = version or (versions[0] if versions else None)
     view = frame[(frame["setting"] == setting) & (frame["tier"] == tier)]
+    if version is not None:
+        view = view[view["benchmark_version"].astype(str) == version]
     if model_types:
         view = view[view["model_type"].isin(model_types)]
     if editors:
@@ -228,7 +245,6 @@ def interval_details(view: pd.DataFrame, index: int) -> str:
         "",
         "| metric | mean | 95% interval |",
         "|---|---|---|",
-        f"| score | {row['score']:.4f} | [{row['score_lo']:.4f}, {row['score_hi']:.4f}] |",
     ]
     for metric in METRICS:
         lo, hi = row[f"{metric}_lo"], row[f"{metric}_hi"]
@@ -243,14 +259,18 @@ def interval_details(view: pd.DataFrame, index: int) -> str:
 
 
 def lifelong_curves(rows: Iterable[Any]) -> pd.DataFrame:
-    """Long frame of lifelong curves: one line per (model, editor, config, checkpoint)."""
+    """Long frame of lifelong curves of the newest benchmark version: one line per (model,
+    editor, config, checkpoint)."""
     records = []
-    for row in rows:
-        result = _field(row, "result") or {}
-        curve = result.get("lifelong_curve")
-        if not curve:
+    runs = [
+        (flatten_result(row, "overall"), (_field(row, "result") or {}).get("lifelong_curve"))
+        for row in rows
+    ]
+    runs = [(flat, curve) for flat, curve in runs if curve]
+    versions = sorted({f["benchmark_version"] for f, _ in runs}, key=_version_key, reverse=True)
+    for flat, curve in runs:
+        if flat["benchmark_version"] != versions[0]:
             continue
-        flat = flatten_result(row, "overall")
         for point in curve:
             for metric in ("reliability", "generality", "locality"):
                 value = point.get(metric)

@@ -169,6 +169,12 @@ def _image(rng: random.Random, frames: int) -> tuple[Image.Image, ...]:
     )
 
 
+def _reordered(options: dict[str, str], answer: str) -> dict[str, str]:
+    """The options rotated by one letter, so the answer's option moves to another letter."""
+    texts = list(options.values())
+    return dict(zip(options, texts[-1:] + texts[:-1], strict=True))
+
+
 def fake_cases(n: int, seed: int = 0) -> tuple[Case, ...]:
     """`n` synthetic cases, alternating understanding (1 image) and reasoning (2 frames)."""
     rng = random.Random(seed)
@@ -198,6 +204,11 @@ def fake_cases(n: int, seed: int = 0) -> tuple[Case, ...]:
                 m_loc_question=" ".join(rng.choice(words) for _ in range(3)),
                 m_loc_answer=rng.choice(words),
                 source="fake:0",
+                rephrase_options=_reordered(options, answer),
+                mc_loc_images=_image(rng, 1),
+                mc_loc_question=" ".join(rng.choice(words) for _ in range(4)) + "?",
+                mc_loc_options={"A": "left", "B": "right", "C": "middle"},
+                mc_loc_answer=rng.choice("ABC"),
             )
         )
     return tuple(cases)

@@ -32,7 +32,7 @@ class NoopEditor(Editor):
 
     config_class = NoopConfig
 
-    def apply(self, case) -> None:  # noqa: ANN001
+    def apply(self, edit) -> None:  # noqa: ANN001
         if self.config.leave_train_mode:
             self.adapter.model.train()
         if self.config.freeze_all:
@@ -72,7 +72,7 @@ class PerturbEditor(Editor):
     def touched_modules(self) -> list[str]:
         return [self._name()]
 
-    def apply(self, case) -> None:  # noqa: ANN001
+    def apply(self, edit) -> None:  # noqa: ANN001
         weight = self.adapter.get_module(self._name()).weight
         with torch.no_grad():
             noise = torch.randn(weight.shape, dtype=torch.float32).to(weight)
@@ -95,7 +95,7 @@ class LeakEditor(Editor):
     def touched_modules(self) -> list[str]:
         return [self.adapter.module_name(0, "mlp.down")]
 
-    def apply(self, case) -> None:  # noqa: ANN001
+    def apply(self, edit) -> None:  # noqa: ANN001
         weight = self.adapter.get_module(self.adapter.module_name(-1, "mlp.up")).weight
         if self.config.via_data:
             weight.data[0] += 1.0
@@ -127,7 +127,7 @@ class LeftoverEditor(Editor):
 
     config_class = LeftoverConfig
 
-    def apply(self, case) -> None:  # noqa: ANN001
+    def apply(self, edit) -> None:  # noqa: ANN001
         name = self.adapter.module_name(-1, "mlp.down")
         module = self.adapter.get_module(name)
         if isinstance(module, Wrapper) or getattr(module, "_planted_hook", False):
@@ -165,15 +165,53 @@ class FinetuneEditor(Editor):
     def touched_modules(self) -> list[str]:
         return [self._name()]
 
-    def apply(self, case) -> None:  # noqa: ANN001
+    def apply(self, edit) -> None:  # noqa: ANN001
         from evaluator.models.probe import Probe
 
         params = list(self.adapter.get_module(self._name()).parameters())
         optimizer = torch.optim.Adam(params, lr=self.config.lr)
-        probe = Probe(case.images, case.question, case.target, case.options)
+        probe = Probe(edit.images, edit.question, edit.target, edit.options)
         self.adapter.model.train()
         for _ in range(self.config.steps):
             optimizer.zero_grad()
             self.adapter.loss([probe]).backward()
             optimizer.step()
         self.adapter.model.zero_grad(set_to_none=True)
+
+
+@dataclass(frozen=True)
+class LetterBiasConfig(EditorConfig):
+    bias: float = field(default=20.0, metadata={"help": "added to the target letter's logit"})
+
+
+@register_editor("planted-letter-bias")
+class LetterBiasEditor(Editor):
+    """Knows nothing of a case but its target letter: adds a constant to that letter's logit at
+    the LM head, on every input. It must not score well on generality or locality."""
+
+    config_class = LetterBiasConfig
+
+    def setup(self) -> None:
+        self.letter_ids: list[int] = []
+        self._hook = None
+
+    def _bias(self, module, args, output):  # noqa: ANN001, ANN201
+        if not self.letter_ids:
+            return output
+        output = output.clone()
+        output[..., self.letter_ids] += self.config.bias
+        return output
+
+    def apply(self, edit) -> None:  # noqa: ANN001
+        from evaluator.editors.hooks import edit_probe
+
+        self.letter_ids = [self.adapter.answer_ids(edit_probe(edit))[-1]]
+        if self._hook is None:
+            head = self.adapter.model.get_output_embeddings()
+            self._hook = head.register_forward_hook(self._bias)
+
+    def reset(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        self.letter_ids = []

@@ -14,6 +14,7 @@ import pytest
 from evaluator.benchmark import load_benchmark
 from evaluator.benchmark.builder import build_benchmark
 from evaluator.benchmark.case import SPLITS
+from evaluator.benchmark.release import NAME, VERSION
 from evaluator.benchmark.reasoning import check_needs_several_frames
 from evaluator.benchmark.vocab import DEFAULT_FLAGS, subset
 
@@ -60,11 +61,11 @@ def test_other_seed_gives_other_split_hashes(medmnist_npz_root, tiny_benchmark_d
 
 def test_manifest_matches_loaded_splits(tiny_benchmark_dir, splits):
     manifest = json.loads((tiny_benchmark_dir / "manifest.json").read_text())
-    assert (manifest["name"], manifest["version"]) == ("multimededit-mini", "1.0.0")
+    assert (manifest["name"], manifest["version"]) == (NAME, VERSION)
     for split, loaded in splits.items():
         entry = manifest["splits"][split]
         assert loaded.sha256 == entry["sha256"]
-        assert (loaded.name, loaded.version, loaded.split) == ("multimededit-mini", "1.0.0", split)
+        assert (loaded.name, loaded.version, loaded.split) == (NAME, VERSION, split)
         assert len(loaded) == entry["cases"]
         tasks = [c.task for c in loaded.cases]
         assert entry["by_task"] == {t: tasks.count(t) for t in ("understanding", "reasoning")}
@@ -125,6 +126,32 @@ def test_options_targets_and_rephrases(splits):
             edit = {_pixels(im) for im in case.images}
             assert not edit & {_pixels(im) for im in case.rephrase_images}
             assert not edit & {_pixels(im) for im in case.m_loc_images}
+            assert not edit & {_pixels(im) for im in case.mc_loc_images}
+
+
+def test_rephrases_move_the_correct_option_to_another_letter(splits):
+    for loaded in splits.values():
+        for case in loaded.cases:
+            correct = case.options[case.answer]
+            assert sorted(case.rephrase_options.values()) == sorted(case.options.values())
+            assert case.rephrase_options[case.rephrase_target] == correct
+            assert case.rephrase_target != case.target
+
+
+def test_multiple_choice_locality_is_a_valid_unrelated_question(splits):
+    for loaded in splits.values():
+        for case in loaded.cases:
+            assert case.mc_loc_answer in case.mc_loc_options
+            assert case.mc_loc_question and len(case.mc_loc_images) == 1
+            spec = json.loads(case.question_spec)["mc_loc"]
+            edit_flags = {f["flag"] for f in json.loads(case.question_spec)["frames"]}
+            assert spec["flag"] not in edit_flags or spec["question_type"] != case.question_type
+
+
+def test_tiers_are_interleaved_so_that_any_prefix_holds_both(splits):
+    for loaded in splits.values():
+        tasks = [c.task for c in loaded.cases]
+        assert tasks[:2] in (["understanding", "reasoning"], ["reasoning", "understanding"])
 
 
 def _labels_by_pixels(root: Path) -> dict[bytes, str]:

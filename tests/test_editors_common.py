@@ -255,6 +255,11 @@ def make_case(i: int, target: str = "B", answer: str = "A") -> Case:
         m_loc_question=f"what colour is the car number {i}",
         m_loc_answer="red",
         source="toy",
+        rephrase_options={"A": "heart", "B": "liver", "C": "lung", "D": "kidney"},
+        mc_loc_images=(random_image(3000 + i),),
+        mc_loc_question=f"which side is the marker on in picture {i}",
+        mc_loc_options={"A": "left", "B": "right"},
+        mc_loc_answer="A",
     )
 
 

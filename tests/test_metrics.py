@@ -43,20 +43,16 @@ def test_reliability_is_exact_match_and_token_accuracy_sits_beside_it():
     half_right = probe_score([1, 2], [1, 9])
     all_right = probe_score([3], [3])
     loc = probe_score([4, 4], [4, 4])
+    mc = probe_score([7], [8])
+    references = [None, None, None, loc, probe_score([4, 4], [4, 0]), probe_score([7], [7])]
     scores = score_case(
-        "understanding",
-        half_right,
-        all_right,
-        half_right,
-        loc,
-        loc,
-        loc_text_reference=[4, 4],
-        loc_image_reference=[4, 0],
+        "understanding", [half_right, all_right, half_right, loc, loc, mc], references
     )
     assert scores.exact["reliability"] == 0.0
     assert scores.token["reliability"] == 0.5
     assert scores.exact["generality_text"] == scores.token["generality_text"] == 1.0
     assert scores.exact["locality_image"] == scores.token["locality_image"] == 0.5
+    assert scores.exact["locality_mc"] == 0.0, "the multiple-choice answer moved off the reference"
 
 
 def case(task, **values):
@@ -64,7 +60,7 @@ def case(task, **values):
     return CaseScores(task=task, exact=filled, token=filled)
 
 
-def test_generality_and_locality_are_the_means_of_their_text_and_image_parts():
+def test_generality_and_locality_are_the_means_of_their_parts():
     cases = [
         case("understanding", generality_text=1.0, generality_image=0.0, locality_text=1.0),
         case("reasoning", generality_text=1.0, generality_image=1.0, locality_image=0.5),
@@ -74,7 +70,38 @@ def test_generality_and_locality_are_the_means_of_their_text_and_image_parts():
     assert overall["generality"]["mean"] == pytest.approx(
         (overall["generality_text"]["mean"] + overall["generality_image"]["mean"]) / 2
     )
-    assert overall["locality"]["mean"] == pytest.approx(0.375)
+    assert overall["locality"]["mean"] == pytest.approx(0.25)
+    assert overall["locality"]["mean"] == pytest.approx(
+        sum(overall[n]["mean"] for n in ("locality_text", "locality_image", "locality_mc")) / 3
+    )
+
+
+def test_the_score_has_its_own_interval_from_the_same_resamples():
+    rng = np.random.default_rng(4)
+    cases = [
+        case(
+            "understanding" if i % 2 else "reasoning",
+            reliability=float(rng.integers(2)),
+            generality_text=float(rng.integers(2)),
+            generality_image=float(rng.integers(2)),
+            locality_text=float(rng.random()),
+            locality_image=float(rng.random()),
+            locality_mc=float(rng.integers(2)),
+        )
+        for i in range(60)
+    ]
+    overall = summarize_cases(cases, seed=0)["metrics"]["overall"]
+    parts = [overall[n]["mean"] for n in ("reliability", "generality", "locality")]
+    assert overall["score"]["mean"] == pytest.approx(sum(parts) / 3)
+    lo, hi = overall["score"]["ci95"]
+    mean_of_endpoints = [
+        sum(overall[n]["ci95"][k] for n in ("reliability", "generality", "locality")) / 3
+        for k in (0, 1)
+    ]
+    assert lo < overall["score"]["mean"] < hi
+    # the score's own interval is narrower than the mean of its parts' intervals (the parts
+    # are not perfectly correlated), so it is not that average
+    assert hi - lo < mean_of_endpoints[1] - mean_of_endpoints[0]
 
 
 def test_each_tier_averages_only_its_own_cases():

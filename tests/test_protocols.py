@@ -54,8 +54,12 @@ def test_after_a_run_every_parameter_and_buffer_is_bit_for_bit_the_original(sett
     adapter = FakeAdapter()
     before = model_hash(adapter.model)
     result = run("planted-finetune", setting, adapter=adapter, config={"steps": 10})
-    reliability = result["metrics"]["overall"]["reliability"]["mean"]
-    assert reliability > result["pre_edit"]["overall"]["reliability"]["mean"]
+    overall = result["metrics"]["overall"]
+    changed = (
+        overall["reliability"]["mean"] > result["pre_edit"]["overall"]["reliability"]["mean"]
+        or overall["locality"]["mean"] < 1.0
+    )
+    assert changed, "the editor must have changed the model during the run"
     assert model_hash(adapter.model) == before
 
 
@@ -113,8 +117,10 @@ def test_requires_grad_flags_changed_by_an_editor_are_put_back(setting):
 def test_each_case_is_scored_in_one_batched_pass_not_one_per_probe():
     adapter = FakeAdapter()
     clear_reference_cache()
-    run("planted-noop", adapter=adapter, split=fake_split(4))
-    assert adapter.score_calls == [5] * 4 + [5] * 4  # untouched pass, then the edited pass
+    result = run("planted-noop", adapter=adapter, split=fake_split(4))
+    edits = result["benchmark"]["cases"]
+    # the untouched pass over the whole split, then the edited pass over the edit set
+    assert adapter.score_calls == [6] * 4 + [6] * edits
 
 
 def test_the_untouched_reference_is_computed_once_and_reused_for_the_same_model_and_split():

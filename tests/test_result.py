@@ -1,4 +1,4 @@
-"""The result record: a real run validates against schema 1; a broken one is rejected by key."""
+"""The result record: a real run validates against schema 2; a broken one is rejected by key."""
 
 import copy
 import json
@@ -57,7 +57,9 @@ def broken(result, path, value=None, delete=False):
 @pytest.mark.parametrize(
     ("path", "value", "delete", "named"),
     [
-        (("schema_version",), 2, False, "schema_version"),
+        (("schema_version",), 1, False, "schema_version"),
+        (("benchmark", "edits", "reasoning"), 10**6, False, "benchmark.edits.reasoning"),
+        (("notes",), "none", False, "notes"),
         (("created_at",), None, True, "created_at"),
         (("surprise",), 1, False, "surprise"),
         (("model", "revision"), "", False, "model.revision"),

@@ -18,27 +18,30 @@ from evaluator.benchmark.card import dataset_card
 from evaluator.benchmark.case import SPLITS, TASKS, Case
 from evaluator.benchmark.cases import CaseFactory
 from evaluator.benchmark.pool import SplitPool, build_pools
-from evaluator.benchmark.schema import FEATURES, IMAGE_FIELDS, canonical_sha256
+from evaluator.benchmark.release import NAME, VERSION
+from evaluator.benchmark.schema import FEATURES, IMAGE_FIELDS, OPTION_FIELDS, canonical_sha256
 from evaluator.benchmark.sources import read_npz
 from evaluator.benchmark.vocab import DEFAULT_FLAGS, subset
 
-NAME = "multimededit-mini"
-VERSION = "1.0.0"
 PARQUET_NAME = "data-00000-of-00001.parquet"
 
 # benchmark split <- MedMNIST split, in de-duplication priority (hidden keeps its images first)
 SPLIT_SOURCES = (("hidden", "test"), ("public", "val"), ("train", "train"))
 
-# scale -> split -> (understanding cases, reasoning cases)
+# scale -> split -> (understanding cases, reasoning cases). The edit set is the cases a model
+# gets wrong, so the default public split gives each zoo model 200+ errors per tier and the
+# hidden split 1,000+ errors (lifelong editing up to T = 1,000); docs/benchmark.md has counts.
 SCALES: dict[str, dict[str, tuple[int, int]]] = {
-    "default": {"train": (2000, 2000), "public": (200, 200), "hidden": (600, 600)},
+    "default": {"train": (2000, 2000), "public": (1200, 500), "hidden": (2400, 1200)},
+    "quick": {"train": (600, 600), "public": (120, 60), "hidden": (120, 60)},
     "small": {"train": (12, 12), "public": (10, 10), "hidden": (10, 10)},
 }
 
 
 def _row(case: Case, pool: SplitPool) -> dict:
     row = {name: getattr(case, name) for name in FEATURES if name not in IMAGE_FIELDS}
-    row["options"] = [{"letter": k, "text": v} for k, v in case.options.items()]
+    for name in OPTION_FIELDS:
+        row[name] = [{"letter": k, "text": v} for k, v in getattr(case, name).items()]
     for name in IMAGE_FIELDS:
         row[name] = [
             {"bytes": pool.png(pool.key_of(im)), "path": None} for im in getattr(case, name)
@@ -54,6 +57,17 @@ def _write_split(rows: list[dict], folder: Path) -> Path:
     path = folder / PARQUET_NAME
     pq.write_table(table, path, compression="zstd", row_group_size=512)
     return path
+
+
+def interleaved_tasks(n_understanding: int, n_reasoning: int) -> list[str]:
+    """Both tiers spread evenly over the split, so any prefix holds them in proportion."""
+    total = n_understanding + n_reasoning
+    return [
+        "understanding"
+        if (i + 1) * n_understanding // total > i * n_understanding // total
+        else "reasoning"
+        for i in range(total)
+    ]
 
 
 def _counts(cases: Sequence[Case]) -> dict:
@@ -94,8 +108,7 @@ def build_benchmark(
             pool = pools[split]
             factory = CaseFactory(pool, np.random.default_rng([seed, number]), split)
             cases: list[Case] = []
-            n_understanding, n_reasoning = sizes[split]
-            tasks = ["understanding"] * n_understanding + ["reasoning"] * n_reasoning
+            tasks = interleaved_tasks(*sizes[split])
             for index, task in enumerate(tasks):
                 case, _ = factory.draw(task, f"{NAME}-{split}-{index:05d}")
                 cases.append(case)

@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from evaluator.benchmark.case import Case
+from evaluator.benchmark.locality import Deck, image_wordings, text_prompts
 from evaluator.benchmark.pool import ImageKey, SplitPool
 from evaluator.benchmark.reasoning import answer_text, frame_word
-from evaluator.benchmark.vocab import facts, subset, subsets, templates
+from evaluator.benchmark.vocab import subset, subsets, templates
 
 UNDERSTANDING_TYPES = ("modality", "organ", "finding")
 LETTERS = string.ascii_uppercase[:8]
@@ -46,7 +47,7 @@ class CaseFactory:
         self.flags = [f for f in pool.flags if pool.labels_with(f, 2)]
         if not self.flags:
             raise ValueError(f"split {split!r}: no subset has two images of one label")
-        self.facts = facts()
+        self.text_locality = Deck(text_prompts(split), rng, "text-locality prompt")
         self.templates = templates()
         self.modal_flags: dict[str, list[str]] = {}
         for f in self.flags:
@@ -105,19 +106,51 @@ class CaseFactory:
     def _qtypes(self, flag: str) -> list[str]:
         return [q for q in UNDERSTANDING_TYPES if q != "finding" or subset(flag).fixed_organ]
 
-    def _locality(self, edit_flags: set[str], edit_qtype: str, used: set[ImageKey]):
-        """An unrelated text fact, and an image question from another subset or question type."""
-        question, answer = self.facts[int(self.rng.integers(len(self.facts)))]
+    def _unrelated_question(self, edit_flags: set[str], edit_qtype: str, used: set[ImageKey]):
+        """An understanding question on an image of another subset (or another question type
+        where the split has one subset): (image key, templates, correct, distractors, where)."""
         other_flags = [f for f in self.flags if f not in edit_flags]
         flag = _pick(self.rng, other_flags or self.flags)
         qtypes = [q for q in self._qtypes(flag) if other_flags or q != edit_qtype]
         qtype = _pick(self.rng, qtypes)
         label = self._label(flag)
         key = self._image(flag, label, used)
-        texts, correct, _ = self._understanding_question(flag, label, qtype)
-        m_question = _pick(self.rng, texts).format(modality=subset(flag).modality)
+        texts, correct, distractors = self._understanding_question(flag, label, qtype)
+        texts = [t.format(modality=subset(flag).modality) for t in texts]
         where = {"flag": flag, "label": subset(flag).labels[label], "question_type": qtype}
-        return question, answer, key, m_question, correct, where
+        return key, texts, correct, distractors, where
+
+    def _locality(self, edit_flags: set[str], edit_qtype: str, used: set[ImageKey]) -> dict:
+        """The three locality probes: a text prompt of this split, an unrelated image question
+        worded from this split's wordings, and an unrelated multiple-choice question."""
+        question, answer = self.text_locality.draw()
+        m_key, texts, m_answer, _, m_where = self._unrelated_question(edit_flags, edit_qtype, used)
+        wordings = image_wordings(texts, self.split) or texts
+        mc_key, mc_texts, correct, distractors, mc_where = self._unrelated_question(
+            edit_flags, edit_qtype, used
+        )
+        mc_options, mc_answer = self._options(correct, distractors)
+        return {
+            "loc_question": question,
+            "loc_answer": answer,
+            "m_loc_images": (self.pool.pil(m_key),),
+            "m_loc_question": _pick(self.rng, wordings),
+            "m_loc_answer": m_answer,
+            "mc_loc_images": (self.pool.pil(mc_key),),
+            "mc_loc_question": _pick(self.rng, mc_texts),
+            "mc_loc_options": mc_options,
+            "mc_loc_answer": mc_answer,
+            "spec": {"m_loc": m_where, "mc_loc": mc_where},
+        }
+
+    def _reordered(self, options: dict[str, str], answer: str) -> dict[str, str]:
+        """The options in a seeded new order in which the correct option has another letter."""
+        texts = list(options.values())
+        correct = texts.index(options[answer])
+        while True:
+            order = [int(k) for k in self.rng.permutation(len(texts))]
+            if order.index(correct) != correct:
+                return dict(zip(LETTERS, [texts[k] for k in order], strict=False))
 
     def _case(
         self,
@@ -135,8 +168,8 @@ class CaseFactory:
         spec,
     ) -> Case:
         used = set(images) | set(rephrase_images)
-        loc_q, loc_a, m_key, m_q, m_a, m_where = self._locality(edit_flags, qtype, used)
-        spec = {**spec, "m_loc": m_where}
+        locality = self._locality(edit_flags, qtype, used)
+        spec = {**spec, **locality.pop("spec")}
         pil = self.pool.pil
         return Case(
             case_id=case_id,
@@ -149,13 +182,10 @@ class CaseFactory:
             target=answer,
             rephrase_question=rephrase,
             rephrase_images=tuple(pil(k) for k in rephrase_images),
-            loc_question=loc_q,
-            loc_answer=loc_a,
-            m_loc_images=(pil(m_key),),
-            m_loc_question=m_q,
-            m_loc_answer=m_a,
+            rephrase_options=self._reordered(options, answer),
             source=source,
             question_spec=json.dumps(spec, sort_keys=True),
+            **locality,
         )
 
     # -- understanding -------------------------------------------------------------------

@@ -25,10 +25,16 @@ ALL_FIELDS = (
     "m_loc_question",
     "m_loc_answer",
     "source",
+    "rephrase_options",
+    "mc_loc_images",
+    "mc_loc_question",
+    "mc_loc_options",
+    "mc_loc_answer",
     "question_spec",
 )
-IMAGE_FIELDS = ("images", "rephrase_images", "m_loc_images")
-TEXT_FIELDS = tuple(name for name in ALL_FIELDS if name not in (*IMAGE_FIELDS, "options"))
+IMAGE_FIELDS = ("images", "rephrase_images", "m_loc_images", "mc_loc_images")
+OPTION_FIELDS = ("options", "rephrase_options", "mc_loc_options")
+TEXT_FIELDS = tuple(name for name in ALL_FIELDS if name not in (*IMAGE_FIELDS, *OPTION_FIELDS))
 
 # Fields a dataset in the case schema may leave out, with the value they then take.
 OPTIONAL_FIELDS = {"question_type": "", "question_spec": ""}
@@ -44,7 +50,8 @@ def canonical_sha256(cases: Iterable[Case]) -> str:
     h = hashlib.sha256()
     for case in cases:
         fields = {name: getattr(case, name) for name in TEXT_FIELDS}
-        fields["options"] = list(case.options.items())
+        for name in OPTION_FIELDS:
+            fields[name] = list(getattr(case, name).items())
         h.update(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode("utf-8"))
         for name in IMAGE_FIELDS:
             images = getattr(case, name)

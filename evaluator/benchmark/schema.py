@@ -7,6 +7,7 @@ from datasets import Features, Image, List, Value
 from evaluator.benchmark.content import (  # noqa: F401  (re-exported)
     ALL_FIELDS,
     IMAGE_FIELDS,
+    OPTION_FIELDS,
     OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
     TEXT_FIELDS,
@@ -31,6 +32,11 @@ FEATURES = Features(
         "m_loc_question": Value("string"),
         "m_loc_answer": Value("string"),
         "source": Value("string"),
+        "rephrase_options": List({"letter": Value("string"), "text": Value("string")}),
+        "mc_loc_images": List(Image()),
+        "mc_loc_question": Value("string"),
+        "mc_loc_options": List({"letter": Value("string"), "text": Value("string")}),
+        "mc_loc_answer": Value("string"),
         "question_spec": Value("string"),
     }
 )

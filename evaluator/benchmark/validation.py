@@ -20,6 +20,7 @@ NON_EMPTY_TEXT = (
     "loc_answer",
     "m_loc_question",
     "m_loc_answer",
+    "mc_loc_question",
     "source",
 )
 
@@ -42,7 +43,7 @@ def check_columns(columns: Iterable[str], first_case_id: str) -> None:
             )
 
 
-def _options(case_id: str, raw: Any) -> dict[str, str]:
+def _options(case_id: str, raw: Any, field: str = "options") -> dict[str, str]:
     if isinstance(raw, Mapping):
         pairs = list(raw.items())
     elif isinstance(raw, list) and all(isinstance(o, Mapping) for o in raw):
@@ -50,26 +51,40 @@ def _options(case_id: str, raw: Any) -> dict[str, str]:
             pairs = [(o["letter"], o["text"]) for o in raw]
         except KeyError as exc:
             raise CaseValidationError(
-                case_id, "options", f"each option needs 'letter' and 'text', one lacks {exc}"
+                case_id, field, f"each option needs 'letter' and 'text', one lacks {exc}"
             ) from None
     else:
         raise CaseValidationError(
-            case_id, "options", f"expected a list of {{letter, text}}, got {type(raw).__name__}"
+            case_id, field, f"expected a list of {{letter, text}}, got {type(raw).__name__}"
         )
     if not 2 <= len(pairs) <= 8:
-        raise CaseValidationError(case_id, "options", f"has {len(pairs)} options; needs 2 to 8")
+        raise CaseValidationError(case_id, field, f"has {len(pairs)} options; needs 2 to 8")
     letters = [p[0] for p in pairs]
     expected = list(string.ascii_uppercase[: len(pairs)])
     if letters != expected:
-        raise CaseValidationError(
-            case_id, "options", f"letters {letters} are not {expected} in order"
-        )
+        raise CaseValidationError(case_id, field, f"letters {letters} are not {expected} in order")
     texts = [p[1] for p in pairs]
     if any(not isinstance(t, str) or not t.strip() for t in texts):
-        raise CaseValidationError(case_id, "options", "an option text is empty or not a string")
+        raise CaseValidationError(case_id, field, "an option text is empty or not a string")
     if len(set(texts)) != len(texts):
-        raise CaseValidationError(case_id, "options", f"option texts repeat: {texts}")
+        raise CaseValidationError(case_id, field, f"option texts repeat: {texts}")
     return dict(pairs)
+
+
+def _rephrase_options(case_id: str, raw: Any, options: dict[str, str], target: str) -> dict:
+    """The same option texts in another order, the target's text under another letter."""
+    reordered = _options(case_id, raw, "rephrase_options")
+    if sorted(reordered.values()) != sorted(options.values()):
+        raise CaseValidationError(
+            case_id, "rephrase_options", "must hold exactly the texts of options, reordered"
+        )
+    if reordered.get(target) == options[target]:
+        raise CaseValidationError(
+            case_id,
+            "rephrase_options",
+            f"the target's option keeps letter {target!r}; reorder so that it moves",
+        )
+    return reordered
 
 
 def _images(case_id: str, field: str, raw: Any) -> tuple[Image, ...]:
@@ -86,7 +101,7 @@ def row_to_case(row: Mapping[str, Any], index: int) -> Case:
     for name in REQUIRED_FIELDS:
         if name not in row or row[name] is None:
             raise CaseValidationError(case_id, name, "missing field")
-    for name in NON_EMPTY_TEXT + ("task", "answer", "target"):
+    for name in NON_EMPTY_TEXT + ("task", "answer", "target", "mc_loc_answer"):
         if not isinstance(row[name], str) or not row[name].strip():
             raise CaseValidationError(case_id, name, f"expected non-empty text, got {row[name]!r}")
     task = row["task"]
@@ -98,6 +113,12 @@ def row_to_case(row: Mapping[str, Any], index: int) -> Case:
             raise CaseValidationError(
                 case_id, name, f"{row[name]!r} is not among the option letters {list(options)}"
             )
+    rephrase_options = _rephrase_options(case_id, row["rephrase_options"], options, row["target"])
+    mc_options = _options(case_id, row["mc_loc_options"], "mc_loc_options")
+    if row["mc_loc_answer"] not in mc_options:
+        raise CaseValidationError(
+            case_id, "mc_loc_answer", f"{row['mc_loc_answer']!r} is not among {list(mc_options)}"
+        )
     images = {name: _images(case_id, name, row[name]) for name in IMAGE_FIELDS}
     low, high = FRAMES[task]
     if not low <= len(images["images"]) <= high:
@@ -113,8 +134,9 @@ def row_to_case(row: Mapping[str, Any], index: int) -> Case:
             "rephrase_images",
             f"has {len(images['rephrase_images'])} images for {len(images['images'])} in images",
         )
-    if not images["m_loc_images"]:
-        raise CaseValidationError(case_id, "m_loc_images", "needs at least one image")
+    for name in ("m_loc_images", "mc_loc_images"):
+        if not images[name]:
+            raise CaseValidationError(case_id, name, "needs at least one image")
     if row["rephrase_question"] == row["question"]:
         raise CaseValidationError(
             case_id, "rephrase_question", "is the same text as question; it must be reworded"
@@ -137,6 +159,11 @@ def row_to_case(row: Mapping[str, Any], index: int) -> Case:
         m_loc_question=row["m_loc_question"],
         m_loc_answer=row["m_loc_answer"],
         source=row["source"],
+        rephrase_options=rephrase_options,
+        mc_loc_images=images["mc_loc_images"],
+        mc_loc_question=row["mc_loc_question"],
+        mc_loc_options=mc_options,
+        mc_loc_answer=row["mc_loc_answer"],
         question_spec=extra["question_spec"],
     )
 

@@ -25,6 +25,9 @@ from evaluator.models.probe import Probe
 from evaluator.models.tiny import ARCHES, tiny_config, tiny_processor, train_tokenizer
 
 STEPS = 4000  # training steps when max_steps is not given
+# quick mode (app.py --quick, the planted-editor tests): enough steps on the quick-scale
+# benchmark for the model to answer the understanding tier well above chance
+QUICK_STEPS = 600
 BATCH_SIZE = 16
 LEARNING_RATE = 5e-4  # 3e-3 left the option lookup untrained (public accuracy at chance)
 LOOKUP_QUESTION = "Which option says"
@@ -32,16 +35,28 @@ FRAME_QUESTION = "What does frame {k} show?"
 
 
 def training_probes(cases: Sequence[Case]) -> list[Probe]:
-    """What the model learns: the answer letter for every question, rephrase and rephrase image;
-    the locality facts (each distinct text fact once) so locality probes are not noise; and
-    auxiliary probes that teach the parts separately (the correct option's text for the images,
-    which letter carries a given option text, and what each frame of a multi-image case shows)."""
+    """What the model learns: the answer letter for every question, rephrase (with its
+    reordered options) and rephrase image; the train split's locality prompts (each distinct
+    text prompt once) and its multiple-choice locality questions, so locality probes are not
+    noise; and auxiliary probes that teach the parts separately (the correct option's text for
+    the images, which letter carries a given option text, what each frame of a multi-image case
+    shows)."""
     probes: list[Probe] = []
     text_facts: dict[str, Probe] = {}
     for case in cases:
         probes += [Probe(images, q, case.answer, case.options) for images, q in variants(case)]
         probes += [
+            Probe(im, q, case.rephrase_target, case.rephrase_options)
+            for im, q in (
+                (case.images, case.rephrase_question),
+                (case.rephrase_images, case.question),
+            )
+        ]
+        probes += [
             Probe(case.m_loc_images, case.m_loc_question, case.m_loc_answer),
+            Probe(
+                case.mc_loc_images, case.mc_loc_question, case.mc_loc_answer, case.mc_loc_options
+            ),
             Probe(case.images, case.question, case.options[case.answer]),
             lookup_probe(case),
         ]
@@ -88,6 +103,8 @@ def case_texts(cases: Iterable[Case]) -> Iterable[str]:
         yield from (f"{letter}. {text}" for letter, text in case.options.items())
         yield f"{case.loc_question} {case.loc_answer}"
         yield f"{case.m_loc_question} {case.m_loc_answer}"
+        yield case.mc_loc_question
+        yield from (f"{letter}. {text}" for letter, text in case.mc_loc_options.items())
         yield from (f"{p.question} {p.answer}" for p in frame_probes(case))
 
 
