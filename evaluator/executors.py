@@ -1,9 +1,13 @@
-"""Where an evaluation runs: in the worker's process (local) or as a Ray task (scale-out).
-Either way the result dict comes back to the worker, which alone writes the store."""
+"""Where an evaluation runs: in the worker's process (local), in a child process per run
+(process: killed at the wall-clock limit), or as a Ray task (scale-out). Either way the result
+dict comes back to the worker, which alone writes the store. `cancel()` stops the current run
+where the executor can (process, Ray); an in-process run stops at its next progress report."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -18,6 +22,12 @@ class Executor(Protocol):
     def run(self, spec: Any, progress: Progress) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
+
+
+class Cancellable(Protocol):
+    """An executor that can stop the run in progress (called from another thread)."""
+
+    def cancel(self) -> None: ...
 
 
 def default_evaluate(spec: Any, progress: Progress | None = None) -> dict[str, Any]:
@@ -38,6 +48,87 @@ class LocalExecutor:
 
     def close(self) -> None:
         return None
+
+
+class ProcessExecutor:
+    """Each run in a fresh child process (spawned: no state shared with the worker), its
+    progress relayed to the worker; `cancel()` kills it, so a run past the wall-clock limit
+    frees its CPU, GPU and memory at once. `evaluate` must be importable by name."""
+
+    def __init__(self, evaluate: Evaluate | None = None, *, kill_after_s: float = 10.0) -> None:
+        self.evaluate = evaluate or default_evaluate
+        self.kill_after_s = kill_after_s
+        self._process: Any = None
+        self._lock = threading.Lock()
+
+    def run(self, spec: Any, progress: Progress) -> dict[str, Any]:
+        context = multiprocessing.get_context("spawn")
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_child_run, args=(self.evaluate, spec, send), name="mme-evaluation", daemon=True
+        )
+        with self._lock:
+            process.start()
+            self._process = process
+        send.close()
+        try:
+            return _relay(receive, process, progress)
+        finally:
+            receive.close()
+            self._stop(process)
+
+    def cancel(self) -> None:
+        with self._lock:
+            process = self._process
+        if process is not None:
+            self._stop(process)
+
+    def close(self) -> None:
+        self.cancel()
+
+    def _stop(self, process: Any) -> None:
+        if process.is_alive():
+            process.terminate()
+            process.join(self.kill_after_s)
+        if process.is_alive():
+            process.kill()
+        process.join(self.kill_after_s)
+
+
+def _relay(receive: Any, process: Any, progress: Progress) -> dict[str, Any]:
+    """Forward the child's progress; return its result or raise its exception."""
+    while True:
+        try:
+            kind, payload = receive.recv()
+        except EOFError:
+            process.join(1.0)
+            raise RuntimeError(
+                f"the evaluation process ended without a result (exit code {process.exitcode}); "
+                "it was killed or ran out of memory"
+            ) from None
+        if kind == "progress":
+            progress(*payload)
+        elif kind == "result":
+            return payload
+        else:
+            raise payload
+
+
+def _child_run(evaluate: Evaluate, spec: Any, send: Any) -> None:
+    """In the child: run the evaluation, sending progress, then the result or the error."""
+
+    def progress(done: int, total: int) -> None:
+        send.send(("progress", (done, total)))
+
+    try:
+        send.send(("result", evaluate(spec, progress=progress)))
+    except BaseException as err:  # noqa: BLE001 - every failure goes back to the worker
+        try:
+            send.send(("error", err))
+        except Exception:  # noqa: BLE001 - an exception that cannot be pickled
+            send.send(("error", RuntimeError(f"{type(err).__name__}: {err}"[:2000])))
+    finally:
+        send.close()
 
 
 def _ray_task(evaluate: Evaluate, spec: Any) -> dict[str, Any]:
@@ -78,22 +169,34 @@ class RayExecutor:
         self.num_gpus = num_gpus
         self.evaluate = evaluate or default_evaluate
         self._remote = ray.remote(num_gpus=num_gpus, max_retries=0)(_ray_task)
+        self._current: Any = None
 
     def run(self, spec: Any, progress: Progress) -> dict[str, Any]:
         import ray
 
+        self._current = self._remote.remote(self.evaluate, spec)
         try:
-            result = ray.get(self._remote.remote(self.evaluate, spec))
+            result = ray.get(self._current)
         except ray.exceptions.RayTaskError as err:
             # Raise the task's own exception; the chained RayTaskError keeps the remote traceback.
             cause = getattr(err, "cause", None)
             if isinstance(cause, Exception):
                 raise cause from err
             raise
+        finally:
+            self._current = None
         cases = (result.get("benchmark") or {}).get("cases")
         if isinstance(cases, int):
             progress(cases, cases)
         return result
+
+    def cancel(self) -> None:
+        """Kill the task in progress (its ray.get then raises in the worker's run thread)."""
+        import ray
+
+        current = self._current
+        if current is not None:
+            ray.cancel(current, force=True)
 
     def close(self) -> None:
         """Shut down the Ray instance if this executor started it."""
@@ -113,9 +216,11 @@ def _python_path() -> str:
 def make_executor(
     kind: str, *, ray_address: str | None = None, num_gpus: float | None = None
 ) -> Executor:
-    """`kind` is "local" or "ray"."""
+    """`kind` is "local", "process" or "ray"."""
     if kind == "local":
         return LocalExecutor()
+    if kind == "process":
+        return ProcessExecutor()
     if kind == "ray":
         return RayExecutor(ray_address, num_gpus=num_gpus)
-    raise ValueError(f"unknown executor {kind!r}; choose 'local' or 'ray'")
+    raise ValueError(f"unknown executor {kind!r}; choose 'local', 'process' or 'ray'")

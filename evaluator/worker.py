@@ -1,5 +1,10 @@
 """The worker: claim the oldest PENDING request, hold its lease with a heartbeat, evaluate each
-requested setting on the hidden split, store the results, and mark it FINISHED or FAILED."""
+requested setting on the hidden split, store the results, and mark it FINISHED or FAILED.
+
+A request has a wall-clock limit (`run_timeout_s`, default `evaluator.limits.run_timeout_s()`:
+$MME_RUN_TIMEOUT_S, else 6 h on a GPU machine and 2 h without one):
+past it the run is stopped (at its next progress report, or by the executor's `cancel()`), the
+request is FAILED with that reason and the worker moves on."""
 
 from __future__ import annotations
 
@@ -9,17 +14,23 @@ import os
 import re
 import socket
 import threading
+import time
 import traceback
 import uuid
 from typing import Any
 
-import yaml
-
 from evaluator.executors import Executor
+from evaluator.limits import RUN_TIMEOUT_GRACE_S
+from evaluator.limits import run_timeout_s as default_run_timeout_s
+from evaluator.safe_yaml import load_config_text
 
 log = logging.getLogger(__name__)
 LOG_TAIL_LINES = 50
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class RunTimeoutError(Exception):
+    """The request ran past its wall-clock limit."""
 
 
 class Worker:
@@ -39,6 +50,8 @@ class Worker:
         worker_id: str | None = None,
         heartbeat_s: float | None = None,
         limit: int | None = None,
+        run_timeout_s: float | None = None,
+        timeout_grace_s: float = RUN_TIMEOUT_GRACE_S,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -50,6 +63,12 @@ class Worker:
         self.last_request_id: int | None = None  # the request run_once last claimed
         self.limit = limit  # first N cases only: smoke tests, never for published results
         self.heartbeat_s = heartbeat_s if heartbeat_s is not None else max(lease_s / 3, 0.05)
+        # wall-clock limit of one request (all its settings), and how long a run may take to
+        # stop after it before the worker abandons it
+        self.run_timeout_s = run_timeout_s if run_timeout_s is not None else default_run_timeout_s()
+        if not self.run_timeout_s > 0:
+            raise ValueError(f"run_timeout_s must be positive, got {self.run_timeout_s!r}")
+        self.timeout_grace_s = timeout_grace_s
 
     def run_once(self) -> bool:
         """Reap lost leases, then claim and run one request. False if none was pending."""
@@ -85,13 +104,14 @@ class Worker:
         logging.getLogger().addHandler(capture)
         heartbeat = _Heartbeat(self, request.id)
         heartbeat.start()
+        deadline = time.monotonic() + self.run_timeout_s
         try:
             config = _config_mapping(request.record.editor_config)
             settings = list(request.record.settings)
             for index, setting in enumerate(settings):
                 spec = self._spec(request, setting, config)
                 heartbeat.set_stage(index, len(settings))
-                result = self.executor.run(spec, heartbeat.progress)
+                result = self._execute(spec, heartbeat, deadline)
                 heartbeat.beat()
                 self.store.save_result(request.id, self.worker_id, setting, result)
             heartbeat.stop()
@@ -115,6 +135,50 @@ class Worker:
         finally:
             heartbeat.stop()
             logging.getLogger().removeHandler(capture)
+
+    def _timeout_reason(self) -> str:
+        return (
+            f"the evaluation ran past its wall-clock limit of {self.run_timeout_s:g} s and was "
+            "stopped; submit a cheaper config (fewer steps or iterations) or a smaller model"
+        )
+
+    def _execute(self, spec: Any, heartbeat: _Heartbeat, deadline: float) -> dict[str, Any]:
+        """Run one setting through the executor in a helper thread, so that the worker can give
+        up on it at the deadline: a run that reports progress past the deadline is stopped by
+        its progress callback; one that does not is cancelled (if the executor can) and
+        abandoned `timeout_grace_s` later. Raises RunTimeoutError past the deadline."""
+        if time.monotonic() >= deadline:
+            raise RunTimeoutError(self._timeout_reason())
+        reason = self._timeout_reason()
+
+        def progress(done: int, total: int) -> None:
+            heartbeat.progress(done, total)
+            if time.monotonic() > deadline:
+                raise RunTimeoutError(reason)
+
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["result"] = self.executor.run(spec, progress)
+            except BaseException as err:  # noqa: BLE001 - re-raised in the worker's thread
+                outcome["error"] = err
+
+        thread = threading.Thread(target=target, name=f"run-{spec.setting}", daemon=True)
+        thread.start()
+        thread.join(max(deadline - time.monotonic(), 0.0))
+        if thread.is_alive():
+            _cancel(self.executor)
+            thread.join(self.timeout_grace_s)
+            if thread.is_alive():
+                log.error("the timed-out run did not stop within %.0f s; abandoning it",
+                          self.timeout_grace_s)  # fmt: skip
+            raise RunTimeoutError(reason)
+        if "error" in outcome:
+            raise outcome["error"]
+        if time.monotonic() > deadline:
+            raise RunTimeoutError(reason)
+        return outcome["result"]
 
     def _spec(self, request: Any, setting: str, config: dict[str, Any]) -> Any:
         from evaluator.run import RunSpec
@@ -206,12 +270,25 @@ class _LogTail(logging.Handler):
         return "\n".join(self.lines)
 
 
+def _cancel(executor: Any) -> None:
+    """Ask the executor to stop its current run, if it knows how (Ray, process)."""
+    cancel = getattr(executor, "cancel", None)
+    if cancel is None:
+        return
+    try:
+        cancel()
+    except Exception:  # noqa: BLE001 - the request is failed either way
+        log.exception("cancelling the timed-out run failed")
+
+
 def _config_mapping(text: str) -> dict[str, Any]:
-    data = yaml.safe_load(text) if text and text.strip() else {}
-    return dict(data or {})
+    """The stored config text, parsed again with the same safe loader as at submission."""
+    return dict(load_config_text(text or ""))
 
 
 def _one_line(err: BaseException) -> str:
     message = ANSI_ESCAPE.sub("", str(err)).strip().splitlines()
     first = message[0] if message else ""
+    if isinstance(err, RunTimeoutError):
+        return f"timed out: {first}"[:500]
     return f"{type(err).__name__}: {first}"[:500]

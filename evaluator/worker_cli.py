@@ -18,9 +18,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--once", action="store_true", help="run at most one request, then exit")
     parser.add_argument(
         "--executor",
-        choices=("local", "ray"),
+        choices=("local", "process", "ray"),
         default="local",
-        help="run evaluations in this process (local) or as Ray tasks (ray)",
+        help="run evaluations in this process (local), in a child process per run that is killed "
+        "at the wall-clock limit (process), or as Ray tasks (ray)",
     )
     parser.add_argument(
         "--ray-address",
@@ -69,6 +70,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="evaluate only the first N cases of each setting (smoke tests only: results are "
         "stored like full ones)",
     )
+    parser.add_argument(
+        "--run-timeout-s",
+        type=float,
+        default=None,
+        help="wall-clock limit of one request in seconds, after which it is FAILED; default "
+        "$MME_RUN_TIMEOUT_S, else 21600 (6 h) with a GPU and 7200 (2 h) without",
+    )
     parser.add_argument("--worker-id", default=None, help="name of this worker in the store")
     return parser
 
@@ -92,6 +100,7 @@ def main(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         worker_id=args.worker_id,
         limit=args.limit,
+        run_timeout_s=args.run_timeout_s,
     )
     try:
         if args.once:
