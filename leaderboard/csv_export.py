@@ -60,7 +60,8 @@ def _write(frame: pd.DataFrame, stem: str, folder: Path | None) -> Path:
     table reuse one file instead of filling the folder; then prune old files."""
     folder = (folder or paths.downloads_dir()).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    data = neutralised(frame).to_csv(index=False).encode()
+    # RFC 4180 line ends: a cell holding a carriage return is then quoted, not split
+    data = neutralised(frame).to_csv(index=False, lineterminator="\r\n").encode()
     path = folder / f"{stem}-{hashlib.sha256(data).hexdigest()[:16]}.csv"
     if path.exists():
         with contextlib.suppress(OSError):

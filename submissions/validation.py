@@ -240,7 +240,7 @@ def _resolve(
         root = limits.models_root if limits.models_root is not None else models_root()
         return resolve_served_model(model_id, revision, models_root=root)
     except ModelResolutionError as err:
-        raise SubmissionError("model_id", str(err)) from None
+        raise SubmissionError(getattr(err, "field", "model_id"), str(err)) from None
     except OSError as err:
         raise SubmissionError(
             "model_id",

@@ -45,3 +45,18 @@ def test_all_results_csv_has_every_metric_interval_and_provenance(frame):
         assert {metric, f"{metric}_lo", f"{metric}_hi", f"token_{metric}"} <= set(written.columns)
     for key in ("model_revision", "config_hash", "benchmark_version", "split_sha256", "seed"):
         assert written[key].notna().all(), key
+
+
+def test_formula_names_from_submitters_reach_the_csvs_as_text(real_results, tmp_path, monkeypatch):
+    monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
+    store = Store(f"sqlite:///{tmp_path / 'formula.db'}")
+    attack = '=HYPERLINK("http://evil.example","click")'
+    store_results(store, real_results, submitter=attack, organisation="=cmd|' /C calc'!A0")
+    frame = results_frame(store.results())
+    view = leaderboard_view(frame, setting="single", tier="overall")
+    shown = [*default_visible(), "submitter"]
+    for path in (write_all_results_csv(frame), write_filtered_csv(view, shown)):
+        written = pd.read_csv(path)
+        assert set(written["submitter"]) == {"'" + attack}, path.name
+        assert pd.api.types.is_float_dtype(written["reliability"]), path.name
+    assert set(pd.read_csv(write_all_results_csv(frame))["organisation"]) == {"'=cmd|' /C calc'!A0"}

@@ -123,16 +123,16 @@ class EditorConfig:
                 "default": default,
                 "help": f.metadata.get("help", ""),
             }
+            bounds = field_bounds(f)
             if _is_numeric(hints[f.name]):
-                bounds = field_bounds(f)
                 entry |= {
                     "min": bounds.min,
                     "max": bounds.max,
                     "range": bounds.range_text(),
                     "finite": bounds.finite,
                 }
-                if bounds.max_items is not None:
-                    entry["max_items"] = bounds.max_items
+            if bounds.max_items is not None:
+                entry["max_items"] = bounds.max_items
             out.append(entry)
         return out
 

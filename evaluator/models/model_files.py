@@ -22,7 +22,13 @@ RESAVE = "re-save the model with save_pretrained(..., safe_serialization=True)"
 
 
 class ModelResolutionError(ValueError):
-    """The model cannot be pinned or must not be loaded; the message says why and what to do."""
+    """The model cannot be pinned or must not be loaded; the message says why and what to do.
+    `field` is the form field at fault: model_id, or revision for a revision that does not
+    exist or does not match the files."""
+
+    def __init__(self, message: str, *, field: str = "model_id") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def read_config_json(file: Path, where: str) -> dict[str, Any]:

@@ -214,7 +214,8 @@ def _resolve_local(
         raise ModelResolutionError(
             f"local model folder {clip(str(path))} has content hash {sha}, not the requested "
             f"revision {clip(revision, 80)}; its files changed, or pass revision=None to pin the "
-            "current content"
+            "current content",
+            field="revision",
         )
     layers = num_layers(config, where)
     name = str(path) if canonical else model_id
@@ -250,7 +251,8 @@ def _resolve_hub(model_id: str, revision: str | None) -> ResolvedModel:
     except RevisionNotFoundError as err:
         raise ModelResolutionError(
             f"hub model {clip(model_id)} has no revision {clip(revision, 80)}; give a branch, tag "
-            "or commit sha"
+            "or commit sha",
+            field="revision",
         ) from err
     except Exception as err:  # network failures surface as many exception types
         detail = shorten(f"{type(err).__name__}: {err}", 200)
