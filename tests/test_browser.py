@@ -29,9 +29,10 @@ TABLE = "#leaderboard-table"
 
 
 @pytest.fixture
-def base_url(real_results, tmp_path, monkeypatch):
+def base_url(real_results, tmp_path, monkeypatch, tiny_llava_onevision_dir):
     monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("MME_MODELS_ROOT", str(tiny_llava_onevision_dir.parent))  # served there
     (tmp_path / "home").mkdir()
     url = f"sqlite:///{tmp_path / 'home' / 'store.db'}"
     store = Store(url)
