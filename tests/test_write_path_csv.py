@@ -4,7 +4,11 @@ stay numbers, and old download files are pruned."""
 from __future__ import annotations
 
 import csv
+import html
 import os
+import re
+import shutil
+import subprocess
 import time
 
 import pandas as pd
@@ -89,3 +93,30 @@ def test_old_downloads_are_pruned_and_the_new_one_kept(tmp_path):
     deleted = prune_downloads(tmp_path, keep=path, max_files=1)
     assert len(deleted) == 49
     assert sorted(os.listdir(tmp_path)) == sorted([path.name, "notes.txt"])
+
+
+def _html_rows(page: str) -> list[list[str]]:
+    cell = re.compile(r"<td[^>]*>(.*?)</td>", re.S)
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", page, re.S)
+    return [
+        [html.unescape(re.sub("<[^>]+>", "", c)).strip() for c in cell.findall(r)] for r in rows
+    ]
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) not installed")
+def test_libreoffice_shows_the_formulas_as_text(tmp_path):
+    """The real spreadsheet check: LibreOffice Calc opens the CSV and renders it to HTML; each
+    attack cell comes out as its own text behind the quote, and the numbers as numbers."""
+    path = write_all_results_csv(attack_frame(), folder=tmp_path)
+    out = tmp_path / "out"
+    command = ["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+               "--convert-to", "html", str(path), "--outdir", str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-500:]
+    rows = _html_rows((out / path.with_suffix(".html").name).read_text(encoding="utf-8"))
+    submitter, reliability = rows[0].index("submitter"), rows[0].index("reliability")
+    for row, attack in zip(rows[1:], ATTACKS, strict=True):
+        assert row[submitter].startswith("'"), row[submitter]
+        assert attack.strip() in row[submitter], (attack, row[submitter])
+    numbers = [float(row[reliability]) for row in rows[1:]]
+    assert numbers == attack_frame()["reliability"].tolist()
