@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from evaluator.editors.base import ConfigError
+from evaluator.metrics import HEADLINE_METRICS
 from evaluator.result import write_result
 from evaluator.run import EVALUATION_SPLITS, RunSpec, run_evaluation
 
@@ -31,7 +32,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--benchmark", required=True, help="benchmark folder or hub id")
     parser.add_argument("--split", required=True, choices=EVALUATION_SPLITS)
     parser.add_argument("--setting", required=True, choices=("single", "lifelong"))
-    parser.add_argument("--limit", type=int, default=None, help="only the first N cases")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="at most N edits, stratified over both tiers (the edits are the model's errors)",
+    )
+    parser.add_argument(
+        "--per-tier", type=int, default=None, help="at most N edits of each task tier"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for edits and bootstrap")
     parser.add_argument("--batch-size", type=int, default=16, help="most probes per forward pass")
     parser.add_argument("--out", required=True, type=Path, help="where to write the result JSON")
@@ -55,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
         split=args.split,
         setting=args.setting,
         limit=args.limit,
+        per_tier=args.per_tier,
         seed=args.seed,
         batch_size=args.batch_size,
     )
@@ -74,8 +84,6 @@ def main(args: argparse.Namespace) -> int:
             return 2
     write_result(result, args.out)
     overall = result["metrics"]["overall"]
-    summary = {
-        name: round(overall[name]["mean"], 4) for name in ("reliability", "generality", "locality")
-    }
-    print(json.dumps({"out": str(args.out), **summary}))
+    summary = {name: round(overall[name]["mean"], 4) for name in ("score", *HEADLINE_METRICS)}
+    print(json.dumps({"out": str(args.out), "edits": result["benchmark"]["edits"], **summary}))
     return 0

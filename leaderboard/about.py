@@ -31,20 +31,25 @@ def about_markdown(manifest_path: Path | None = None) -> str:
 MultiMedEdit asks whether knowledge editing (KE) methods can correct a vision-language model's
 answers to medical visual questions without breaking the rest of its behaviour (after Wen et al.,
 arXiv 2508.07022). Each case is a multiple-choice question about one image (the
-*understanding* tier) or several frames or views (the *reasoning* tier). The edits are cases the
-unedited model gets wrong; the edit makes it answer the target letter. This instance runs on
-MultiMedEdit-mini, a stand-in built from MedMNIST v2 images, because the paper's data is not public.
+*understanding* tier) or several frames or views (the *reasoning* tier). The edits are exactly the
+cases the unedited model gets wrong (exact match on the edit prompt), in split order; the edit
+makes it answer the correct letter. The unedited model's accuracy on the whole split is shown as
+a property of the model (Pre-edit accuracy). This instance runs on MultiMedEdit-mini, a stand-in
+built from MedMNIST v2 images, because the paper's data is not public.
 
 ## Metrics
 All scores are taken with the target answer teacher-forced.
 - **Reliability**: the edited model reproduces the target on the edit prompt itself (every target
   token is the argmax). A token-level accuracy, comparable with the paper's code, is in the CSV.
 - **Generality**: the same check on a rephrased question (text) and on other images with the same
-  answer (image); the headline is their mean.
-- **Locality**: on unrelated questions, text-only (text) and with images (image), the share of
-  answer positions where the edited model's argmax equals the *untouched* model's argmax; the
-  reference outputs are computed once, before any editor touches the model. Headline: the mean.
-- **Pre-edit reliability**: reliability of the unedited model, to show what the edit changed.
+  answer (image), both with the options in another order, so the correct option has moved to
+  another letter: pushing the edited letter does not pass; the headline is their mean.
+- **Locality**: on unrelated questions, text-only (text), with images (image) and
+  multiple-choice with options of their own (MC), the share of answer positions where the edited
+  model's argmax equals the *untouched* model's argmax; the reference outputs are computed once,
+  before any editor touches the model. Headline: the mean of the three.
+- **Pre-edit**: the unedited model's accuracy on the whole split, and its generality on the edit
+  set (its reliability there is 0 by construction: the edits are its errors).
 - **Efficiency**: seconds per edit (evaluation excluded; mean, p50, p95) and peak memory.
 Each mean carries a 95% bootstrap interval over cases (click a row, or download the CSV).
 
@@ -55,9 +60,11 @@ Each mean carries a 95% bootstrap interval over cases (click a row, or download 
   edited so far (the Lifelong tab); the table shows the last checkpoint.
 
 ## Ranking rule
-score = mean(reliability, generality, locality). Its interval is approximated by the mean of the
-three metrics' interval ends. A row's rank is 1 + the number of rows whose score interval lies
-entirely above its own; rows whose intervals overlap share a rank.
+score = mean(reliability, generality, locality), computed per case, so it has its own 95%
+bootstrap interval from the same resamples as the metrics. A row's rank is 1 + the number of rows
+whose score interval lies entirely above its own; rows whose intervals overlap share a rank. The
+board shows the newest benchmark version; results of older versions stay in the all-results CSV
+with their version.
 
 ## Reproduce a result locally (public split)
 ```

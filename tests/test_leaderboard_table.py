@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from leaderboard.columns import COLUMNS, METRICS, TIERS, default_visible, hideable, label_of
@@ -120,3 +121,23 @@ def test_pre_edit_reliability_comes_from_the_results_pre_edit_block(stored_rows)
     for row, line in zip(stored_rows, frame[frame["tier"] == "overall"].itertuples(), strict=True):
         expected = row.result["pre_edit"]["overall"]["reliability"]["mean"]
         assert line.pre_reliability == pytest.approx(expected)
+
+
+def test_the_score_interval_is_the_results_own_not_an_average_of_its_parts(stored_rows):
+    frame = results_frame(stored_rows)
+    for row, line in zip(stored_rows, frame[frame["tier"] == "overall"].itertuples(), strict=True):
+        own = row.result["metrics"]["overall"]["score"]
+        assert (line.score_lo, line.score_hi) == pytest.approx(own["ci95"])
+
+
+def test_the_board_shows_the_newest_benchmark_version_and_keeps_older_rows(stored_rows):
+    frame = results_frame(stored_rows)
+    old = frame.copy()
+    old["benchmark_version"] = "1.0.0"
+    old["model_id"] = old["model_id"] + "-old"
+    both = pd.concat([old, frame], ignore_index=True)
+    newest = str(frame["benchmark_version"].iloc[0])
+    view = leaderboard_view(both, setting="single", tier="overall")
+    assert set(view["benchmark_version"]) == {newest}
+    older = leaderboard_view(both, setting="single", tier="overall", version="1.0.0")
+    assert set(older["model_id"].str.endswith("-old")) == {True}
