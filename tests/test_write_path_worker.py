@@ -14,6 +14,7 @@ from evaluator import limits
 from evaluator.executors import (
     LocalExecutor,
     ProcessExecutor,
+    RayExecutor,
     _child_run,
     _relay,
     make_executor,
@@ -145,3 +146,18 @@ def test_the_default_limit_is_sized_for_the_hardware_and_configurable(monkeypatc
     monkeypatch.setenv(limits.RUN_TIMEOUT_ENV, "-1")
     with pytest.raises(ValueError, match="MME_RUN_TIMEOUT_S"):
         limits.run_timeout_s()
+
+
+def test_the_ray_executor_cancels_a_stuck_task_at_the_limit(store):
+    row = store.add_request(make_record(1))
+    executor = RayExecutor(evaluate=sleepy_evaluate, num_gpus=0)
+    try:
+        worker = Worker(store, executor, benchmark="b", run_timeout_s=2.0, timeout_grace_s=30)
+        started = time.monotonic()
+        worker.run_once()
+        elapsed = time.monotonic() - started
+    finally:
+        executor.close()
+    assert elapsed < 10.0, elapsed  # cancelled at once, not after the 30 s grace
+    failed = store.get_request(row.id)
+    assert failed.state == FAILED and "wall-clock limit of 2 s" in failed.error
