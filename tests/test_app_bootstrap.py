@@ -52,3 +52,53 @@ def test_a_missing_medmnist_folder_is_reported_in_the_status(tmp_path, monkeypat
     assert str(missing) in status.error
     assert "First start stopped" in status.line()
     assert store.list_requests() == []
+
+
+def test_a_retrained_model_gets_its_baselines_queued_again(
+    tmp_path, tiny_llava_onevision_dir, monkeypatch
+):
+    """A new benchmark version retrains the zoo models, whose new revision is queued again;
+    the old requests and their results stay in the store."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "models" / "mme-tiny-llava-onevision"
+    shutil.copytree(tiny_llava_onevision_dir, model)
+    monkeypatch.setenv("MME_MODELS_ROOT", str(model.parent))
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    first = queue_baselines(store, [model], BootstrapStatus())
+    weights = model / "model.safetensors"
+    tensors = load_file(weights)
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 1.0
+    save_file(tensors, weights, metadata={"format": "pt"})
+    again = queue_baselines(store, [model], BootstrapStatus())
+    assert first == again == len(editor_names())
+    assert len({r.record.revision for r in store.list_requests()}) == 2
+
+
+def test_a_built_benchmark_of_another_version_is_rebuilt(tmp_path, monkeypatch):
+    import json
+
+    from evaluator.benchmark.release import VERSION
+    from leaderboard.bootstrap import ensure_benchmark
+    from tests.fixtures.benchmark import write_tiny_npz
+
+    monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "home" / "benchmark" / "multimededit-mini"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"version": "1.0.0", "splits": {}}))
+    root = tmp_path / "npz"
+    root.mkdir()
+    from evaluator.benchmark.vocab import DEFAULT_FLAGS
+
+    for number, flag in enumerate(DEFAULT_FLAGS):
+        write_tiny_npz(root, flag, seed=number)
+    options = BootstrapOptions(medmnist_root=root, quick=True)
+    monkeypatch.setattr(
+        "evaluator.benchmark.builder.SCALES",
+        {"quick": {"train": (12, 12), "public": (10, 10), "hidden": (10, 10)}},
+    )
+    out = ensure_benchmark(options, BootstrapStatus())
+    assert json.loads((out / "manifest.json").read_text())["version"] == VERSION
