@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator import paths
-from evaluator.limits import UPLOAD_MAX_BYTES
+from evaluator.limits import UPLOAD_MAX_BYTES, models_root
 from leaderboard.bootstrap import BootstrapStatus
 
 
@@ -55,7 +55,7 @@ def launch_kwargs(store_url: str | None = None) -> dict[str, Any]:
     uploads: none (the app has no upload field; evaluator.limits.UPLOAD_MAX_BYTES)."""
     downloads = paths.downloads_dir()
     downloads.mkdir(parents=True, exist_ok=True)
-    blocked = [paths.benchmark_dir(), paths.home() / "models"]
+    blocked = [paths.benchmark_dir(), paths.home() / "models", models_root()]
     url = store_url or paths.store_url()
     if url.startswith("sqlite:///"):
         blocked.append(Path(url.removeprefix("sqlite:///")).resolve())
