@@ -233,7 +233,7 @@ def _curve(curve: Any, setting: str, cases: int) -> None:
 
 
 def _efficiency(block: Any) -> None:
-    keys = ("edit_latency_s", "peak_memory_mb", "wall_s", "probes_per_s")
+    keys = ("edit_latency_s", "peak_memory_mb", "wall_s", "probes_per_s", "setup_s")
     _mapping(block, "efficiency", keys)
     latency = _mapping(block["edit_latency_s"], "efficiency.edit_latency_s", ("mean", "p50", "p95"))
     for name in ("mean", "p50", "p95"):

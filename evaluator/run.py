@@ -181,8 +181,9 @@ def run_edits(
     stats: RunStats,
     train_cases: Sequence[Case] | None,
     progress: Progress | None,
-) -> tuple[list[CaseScores], list[dict[str, float | int]] | None]:
-    """Build the editor after the reference pass and run the spec's protocol on the edits."""
+) -> tuple[list[CaseScores], list[dict[str, float | int]] | None, float]:
+    """Build the editor after the reference pass and run the spec's protocol on the edits;
+    also returns the editor's one-off set-up seconds (`Editor.setup_seconds`)."""
     guard = ModelGuard(run.adapter.model)
     editor = run.editor_class(
         run.adapter,
@@ -202,7 +203,9 @@ def run_edits(
         progress=progress,
         guard=guard,
     )
-    return output if run.spec.setting == "lifelong" else (output, None)
+    setup_s = float(getattr(editor, "setup_seconds", 0.0) or 0.0)
+    case_scores, curve = output if run.spec.setting == "lifelong" else (output, None)
+    return case_scores, curve, setup_s
 
 
 def evaluate(
@@ -218,8 +221,8 @@ def evaluate(
     run = prepare(spec, adapter, split_data)
     stats = RunStats(memory=PeakMemory(run.adapter.device))
     reference = reference_pass(run, stats)
-    case_scores, curve = run_edits(run, reference, stats, train_cases, progress)
-    result = assemble_result(run, reference, case_scores, curve, stats, started)
+    case_scores, curve, setup_s = run_edits(run, reference, stats, train_cases, progress)
+    result = assemble_result(run, reference, case_scores, curve, stats, started, setup_s=setup_s)
     validate_result(result)
     return Evaluation(result=result, stats=stats)
 
@@ -231,8 +234,11 @@ def assemble_result(
     curve: list[dict[str, float | int]] | None,
     stats: RunStats,
     started: float,
+    *,
+    setup_s: float = 0.0,
 ) -> dict[str, Any]:
-    """The result record (docs/evaluator.md) from the run's measurements."""
+    """The result record (docs/evaluator.md) from the run's measurements; `setup_s` is the
+    editor's one-off set-up cost (statistics, training), kept apart from the edit latency."""
     spec, split, edits = run.spec, run.split, reference.edits
     summary = summarize_cases(case_scores, seed=spec.seed)
     edit_cases = reference.cases(split)
@@ -273,6 +279,7 @@ def assemble_result(
             "peak_memory_mb": stats.memory.peak_mb(),
             "wall_s": time.perf_counter() - started,
             "probes_per_s": stats.probes_scored / scoring_s if scoring_s > 0 else 0.0,
+            "setup_s": max(0.0, setup_s),
         },
         "environment": environment(run.adapter.device, spec.seed),
         "created_at": utc_now(),

@@ -246,6 +246,10 @@ class Editor(ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[EditorConfig]]
+    # one-off set-up cost in seconds (statistics, training), reported as efficiency.setup_s
+    # apart from the per-edit latency; 0.0 for editors with no set-up. A cached set-up that
+    # was only loaded reports the seconds its computation took when it was made.
+    setup_seconds: float = 0.0
 
     def __init__(
         self,
