@@ -8,7 +8,7 @@ import sys
 import typing
 
 from evaluator.editors.base import ConfigError
-from evaluator.editors.registry import editor_names, get_editor
+from evaluator.editors.registry import PLUGINS, editor_names, get_editor, plugin_errors
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -40,7 +40,8 @@ def describe_editors(names: list[str] | None = None) -> dict[str, list[dict]]:
 def format_editors(described: dict[str, list[dict]]) -> str:
     lines = []
     for name, fields in described.items():
-        lines.append(name)
+        origin = PLUGINS.get(name)
+        lines.append(f"{name}  (plugin: {origin[0]})" if origin else name)
         for f in fields:
             kind = " | ".join(map(repr, f["choices"])) if "choices" in f else f["type"]
             bounds = f"  in {f['range']}" if "range" in f else ""
@@ -56,6 +57,8 @@ def format_editors(described: dict[str, list[dict]]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    for name, why in plugin_errors().items():
+        print(f"warning: editor plugin {name!r} left out: {why}", file=sys.stderr)
     try:
         described = describe_editors(args.names)
     except ConfigError as err:
