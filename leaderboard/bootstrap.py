@@ -37,8 +37,8 @@ class BootstrapOptions:
     worker: bool = True
     # edits per baseline run in quick mode, stratified over both tiers
     quick_cases: int = 6
-    # training steps of each zoo model in quick mode (None: zoo.QUICK_STEPS, enough to answer
-    # the understanding tier well above chance, so that quick rows carry information)
+    # training steps of each zoo model in quick mode (None: the quick recipe's zoo.QUICK_STEPS,
+    # enough to answer the understanding tier well above chance, so quick rows carry information)
     quick_zoo_steps: int | None = None
     seed: int = 0
 
@@ -140,7 +140,8 @@ def queue_baselines(store: Any, models: list[Path], status: BootstrapStatus) -> 
     """Submit every built-in editor on each zoo model (single and lifelong) through the same
     submit() path as the form; requests already in the store are not submitted again."""
     from evaluator.editors.registry import editor_names
-    from evaluator.models.resolve import resolve_model
+    from evaluator.limits import models_root
+    from evaluator.models.resolve import resolve_served_model
     from submissions import Quota, SubmissionError, SubmissionLimits, submit
 
     existing = {
@@ -151,9 +152,10 @@ def queue_baselines(store: Any, models: list[Path], status: BootstrapStatus) -> 
     limits = SubmissionLimits(quota=Quota(max_requests=10_000))
     queued = 0
     for model in models:
-        revision = resolve_model(str(model)).revision
+        # the identity the record stores: the canonical path and the files' hash
+        resolved = resolve_served_model(str(model), None, models_root=models_root())
         for editor in sorted(editor_names(), key=_cheap_first):
-            if (str(model), revision, editor) in existing:
+            if (resolved.model_id, resolved.revision, editor) in existing:
                 continue
             status.set("queueing baselines", f"{editor} on {model.name}")
             form = {

@@ -29,6 +29,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     build.add_argument(
         "--max-steps", type=int, default=None, help="training steps (default: the zoo's schedule)"
     )
+    build.add_argument(
+        "--recipe",
+        choices=("full", "quick"),
+        default="full",
+        help="full: every train case (default); quick: single-image understanding probes, "
+        "fewer steps (what app.py --quick trains)",
+    )
     build.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -50,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
             seed=args.seed,
             max_steps=args.max_steps,
             progress=not args.no_progress,
+            recipe=args.recipe,
         )
     except (BenchmarkLoadError, FileNotFoundError) as err:
         print(
