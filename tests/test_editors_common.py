@@ -1,6 +1,12 @@
 """Behaviour every editor shares, checked on a toy model behind the adapter interface: config
-errors, exact restoration after reset, frozen vision tower, restored requires_grad, seeding,
-and lifelong sequences. The toy adapter here is also used by the per-editor test files."""
+errors, exact restoration after reset, frozen vision tower, restored requires_grad, eval mode,
+seeding, and lifelong sequences. The toy adapter here is also used by the per-editor test files.
+
+Every registered editor is checked: the built-ins and every installed plugin (entry point group
+multimededit.editors), so `pytest tests/test_editors_common.py -k <name>` runs the contract
+tests against a plugin (docs/editors.md, "Add your editor"). The quality checks (an edit takes,
+twenty edits in a row keep working) use the settings in FAST and LIFELONG and run on the
+built-in editors; the contract checks run on all."""
 
 from __future__ import annotations
 
@@ -18,7 +24,13 @@ from torch.nn import functional as F
 
 from evaluator.benchmark.case import Case
 from evaluator.editors.base import ConfigError, Editor
-from evaluator.editors.registry import get_editor, parse_editor_config
+from evaluator.editors.registry import (
+    EDITORS,
+    PLUGINS,
+    editor_names,
+    get_editor,
+    parse_editor_config,
+)
 from evaluator.models.probe import Probe, ProbeScore
 
 IGNORE = -100
@@ -48,6 +60,9 @@ FAST = {
         "save_freq": 5,
         "merge_freq": 10,
     },
+    "memit": {},
+    "alphaedit": {"l2": 0.01},  # the toy's edit keys lie mostly in the preserved keys' span
+    "ultraedit": {},
 }
 
 # fewer, larger steps for the twenty-edit sequences
@@ -56,6 +71,8 @@ LIFELONG = {
     "lora": {"steps": 10, "lr": 0.1, "layers": [-2, -1]},
     "grace": {"n_iter": 15},
     "wise": {"n_iter": 15, "edit_lr": 40.0},
+    "memit": {"v_steps": 8, "v_lr": 1.0},
+    "alphaedit": {"v_steps": 8, "v_lr": 1.0},
 }
 
 
@@ -288,7 +305,7 @@ def module_tree(model: nn.Module) -> list[tuple[str, str]]:
 
 
 def make_editor(name: str, adapter: ToyAdapter, train: Sequence[Case] = (), **overrides) -> Editor:
-    return make_editor_from(name, adapter, train, {**FAST[name], **overrides})
+    return make_editor_from(name, adapter, train, {**FAST.get(name, {}), **overrides})
 
 
 def make_editor_from(name: str, adapter, train: Sequence[Case], config: dict) -> Editor:
@@ -302,8 +319,22 @@ def edited_score(editor: Editor, probe: Probe) -> ProbeScore:
     return editor.adapter.score([editor.transform_probe(probe)])[0]
 
 
-WEIGHT_EDITORS = ["ft", "lora", "grace", "wise"]
-ALL_EDITORS = ["ike", *WEIGHT_EDITORS]
+def registered_editors() -> list[str]:
+    """The built-in editors (defined under evaluator.editors) and the installed plugins; the
+    editors that test modules register (tests/planted_editors.py) are not among them."""
+    return [
+        name
+        for name in editor_names()
+        if name in PLUGINS or EDITORS[name].__module__.startswith("evaluator.editors.")
+    ]
+
+
+# editors that never change a weight or add a module: in-context editing
+PROMPT_EDITORS = ["ike"]
+ALL_EDITORS = registered_editors()
+WEIGHT_EDITORS = [name for name in ALL_EDITORS if name not in PROMPT_EDITORS]
+# the quality checks need settings known to edit the toy model: the editors in FAST
+QUALITY_EDITORS = [name for name in WEIGHT_EDITORS if name in FAST]
 
 
 @pytest.fixture(autouse=True)
@@ -320,7 +351,15 @@ def adapter() -> ToyAdapter:
     return ToyAdapter()
 
 
-@pytest.mark.parametrize("name", WEIGHT_EDITORS)
+def test_every_built_in_editor_is_checked():
+    assert {"ike", "ft", "lora", "grace", "wise", "memit", "alphaedit", "ultraedit"} <= set(
+        ALL_EDITORS
+    )
+    assert set(QUALITY_EDITORS) >= {"ft", "lora", "grace", "wise", "memit", "alphaedit"}
+    assert not [name for name in ALL_EDITORS if name.startswith("planted-")]
+
+
+@pytest.mark.parametrize("name", QUALITY_EDITORS)
 def test_edit_makes_a_wrong_target_the_argmax(name, adapter):
     case = wrong_target(adapter, make_case(0))
     editor = make_editor(name, adapter, train=[make_case(50 + i) for i in range(3)])
@@ -377,10 +416,10 @@ def test_same_seed_gives_identical_edited_outputs(name):
     assert torch.equal(outputs[0], outputs[1])
 
 
-@pytest.mark.parametrize("name", WEIGHT_EDITORS)
+@pytest.mark.parametrize("name", QUALITY_EDITORS)
 def test_lifelong_twenty_edits_keep_working(name, adapter):
     editor = make_editor(
-        name, adapter, train=[make_case(70 + i) for i in range(3)], **LIFELONG[name]
+        name, adapter, train=[make_case(70 + i) for i in range(3)], **LIFELONG.get(name, {})
     )
     cases = [wrong_target(adapter, make_case(i)) for i in range(20)]
     for case in cases:
@@ -436,3 +475,30 @@ def test_every_editor_describes_its_fields_with_help():
     for name in ALL_EDITORS:
         fields = get_editor(name).config_class.describe()
         assert fields and all(f["help"] for f in fields), name
+
+
+@pytest.mark.parametrize("name", ALL_EDITORS)
+def test_unknown_fields_and_out_of_range_values_raise_config_error_naming_the_field(name):
+    with pytest.raises(ConfigError, match="no_such_field"):
+        parse_editor_config(name, {"no_such_field": 1})
+    for f in get_editor(name).config_class.describe():
+        if f.get("max") is None or f["type"] in ("bool",):
+            continue
+        too_big = f["max"] + 1 if f["type"] == "int" else float(f["max"]) * 2 + 1
+        value = [too_big] if f["type"].startswith("tuple") else too_big
+        with pytest.raises(ConfigError, match=f["name"]):
+            parse_editor_config(name, {f["name"]: value})
+
+
+@pytest.mark.parametrize("name", ALL_EDITORS)
+def test_apply_leaves_every_module_in_eval_mode_and_scoring_sees_eval_mode(name, adapter):
+    editor = make_editor(name, adapter, train=[make_case(80)])
+    modes: list[bool] = []
+    handle = adapter.model.register_forward_pre_hook(lambda m, a: modes.append(m.training))
+    editor.apply(wrong_target(adapter, make_case(2)).edit())
+    assert not any(m.training for m in adapter.model.modules())
+    modes.clear()
+    edited_score(editor, case_probe(make_case(2)))
+    handle.remove()
+    editor.reset()
+    assert modes and not any(modes)
