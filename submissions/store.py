@@ -1,91 +1,81 @@
 """The durable queue and results store: one SQLAlchemy database (SQLite by default, PostgreSQL
-for multi-host), explicit states, leases owned by one worker, and atomic transitions."""
+for multi-host: `postgresql+psycopg://...`), explicit states, leases owned by one worker, and
+atomic transitions. The tables, engines and migrations are in submissions/schema.py; what the
+board reads of a result (stored as real columns beside its JSON) in submissions/board.py."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection
 
 from submissions.quotas import Quota
-from submissions.record import SubmissionRecord, identity_key
+from submissions.record import SubmissionRecord
+from submissions.schema import ACTIVE_KEY as _active_key
+from submissions.schema import (
+    ACTIVE_STATES,
+    BOARD_COLUMN_NAMES,
+    CANCELLED,
+    FAILED,
+    FINISHED,
+    PENDING,
+    RUNNING,
+    STATES,
+    SUBMIT_LOCK,
+    create_schema,
+    locked_write,
+    make_engine,
+    metadata,
+    requests_table,
+    result_values,
+    results_table,
+    sort_columns,
+)
 
-PENDING, RUNNING, FINISHED, FAILED, CANCELLED = (
+__all__ = [
+    "ACTIVE_STATES",
+    "CANCELLED",
+    "FAILED",
+    "FINISHED",
     "PENDING",
     "RUNNING",
-    "FINISHED",
-    "FAILED",
-    "CANCELLED",
-)
-STATES = (PENDING, RUNNING, FINISHED, FAILED, CANCELLED)
-# A request_key may appear at most once among these states; FAILED/CANCELLED may be resubmitted.
-ACTIVE_STATES = (PENDING, RUNNING, FINISHED)
+    "STATES",
+    "WORKER_LOST",
+    "BoardRows",
+    "DuplicateRequestError",
+    "LeaseLostError",
+    "RequestRow",
+    "ResultRow",
+    "Store",
+    "StoreError",
+    "metadata",
+    "requests_table",
+    "results_table",
+    "sort_columns",
+    "utc_now",
+]
+
 WORKER_LOST = "worker lost"
-_SERIALIZATION_RETRIES = 5
-
-metadata = sa.MetaData()
-
-requests_table = sa.Table(
-    "requests",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("request_key", sa.String(64), nullable=False, index=True),
-    sa.Column("record", sa.JSON, nullable=False),
-    sa.Column("model_id", sa.String(300), nullable=False),
-    sa.Column("revision", sa.String(100), nullable=False),
-    sa.Column("model_type", sa.String(20), nullable=False),
-    sa.Column("editor", sa.String(100), nullable=False),
-    sa.Column("config_hash", sa.String(64), nullable=False),
-    sa.Column("settings", sa.String(100), nullable=False),
-    sa.Column("submitter", sa.String(200), nullable=False),
-    sa.Column("organisation", sa.String(200), nullable=False, index=True),
-    # identity_key(organisation) and identity_key(submitter): what quotas compare
-    sa.Column("organisation_key", sa.String(200), index=True),
-    sa.Column("submitter_key", sa.String(200), index=True),
-    sa.Column("state", sa.String(16), nullable=False, index=True),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("lease_owner", sa.String(200)),
-    sa.Column("lease_expires_at", sa.DateTime),
-    sa.Column("heartbeat_at", sa.DateTime),
-    sa.Column("progress_done", sa.Integer),
-    sa.Column("progress_total", sa.Integer),
-    sa.Column("error", sa.Text),
-    sa.Column("log_tail", sa.Text),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-)
-_active_key = requests_table.c.state.in_(ACTIVE_STATES)
-sa.Index(
-    "uq_requests_active_key",
-    requests_table.c.request_key,
-    unique=True,
-    sqlite_where=_active_key,
-    postgresql_where=_active_key,
-)
-
-results_table = sa.Table(
-    "results",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.Integer, sa.ForeignKey("requests.id"), nullable=False),
-    sa.Column("setting", sa.String(20), nullable=False),
-    sa.Column("result", sa.JSON, nullable=False),
-    sa.Column("model_id", sa.String(300), nullable=False),
-    sa.Column("editor", sa.String(100), nullable=False),
-    sa.Column("reliability", sa.Float),
-    sa.Column("generality", sa.Float),
-    sa.Column("locality", sa.Float),
-    sa.Column("edit_latency_s", sa.Float),
-    sa.Column("peak_memory_mb", sa.Float),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("request_id", "setting", name="uq_results_request_setting"),
+_RETRIES = 5
+# SQLSTATEs after which PostgreSQL asks the client to run the transaction again
+_RETRYABLE_SQLSTATES = ("40001", "40P01")  # serialization failure, deadlock detected
+# columns of every board row besides the stored board values (submissions/board.py)
+BOARD_KEYS: tuple[str, ...] = (
+    "result_id",
+    "request_id",
+    "setting",
+    "model_id",
+    "editor",
+    "created_at",
+    "edit_latency_s",
+    "peak_memory_mb",
+    *BOARD_COLUMN_NAMES,
 )
 
 
@@ -176,6 +166,19 @@ class ResultRow:
         return self.record.submitter
 
 
+class BoardRows(NamedTuple):
+    """What the leaderboard reads: one tuple per visible result, in `columns` order (BOARD_KEYS:
+    ids, setting, model, editor, the efficiency sort keys and the board's stored values of
+    submissions/board.py). No result JSON is parsed to build it."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as dicts (convenient, slower than building a frame from `rows`)."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -191,12 +194,9 @@ class Store:
     def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.url = url
         self.clock = clock
-        self.engine = _make_engine(url)
-        try:
-            metadata.create_all(self.engine)
-        except sa.exc.OperationalError:
-            metadata.create_all(self.engine)  # another process created the tables meanwhile
-        _add_identity_keys(self.engine)
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        create_schema(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -210,20 +210,22 @@ class Store:
         all in one transaction. Raises DuplicateRequestError or QuotaExceededError."""
         now = _aware(now) if now is not None else self.clock()
         key = record.request_key
-        for attempt in range(_SERIALIZATION_RETRIES):
+        for attempt in range(_RETRIES):
             try:
-                with self._serializable_write() as conn:
+                with locked_write(self.engine, SUBMIT_LOCK) as conn:
                     new_id = _insert_checked(conn, record, key, quota, now)
                 break
             except sa.exc.IntegrityError:
-                # Another transaction inserted the same key between our check and our insert.
+                # Another transaction inserted the same key between our check and our insert
+                # (only possible for a writer that bypassed the lock).
                 existing = self._active_by_key(key)
                 if existing is None:
                     raise
                 raise DuplicateRequestError(existing.id, existing.state) from None
             except sa.exc.DBAPIError as err:
-                if not _is_serialization_failure(err) or attempt == _SERIALIZATION_RETRIES - 1:
+                if not _is_retryable(err) or attempt == _RETRIES - 1:
                     raise
+                time.sleep(0.01 * 2**attempt)
         row = self.get_request(new_id)
         assert row is not None
         return row
@@ -283,8 +285,9 @@ class Store:
             ).scalar_one()
         return int(ahead) + 1
 
-    def results(self) -> list[ResultRow]:
-        """Every stored result of a FINISHED request, oldest first."""
+    def results(self, result_ids: Iterable[int] | None = None) -> list[ResultRow]:
+        """Every stored result of a FINISHED request, oldest first (with `result_ids`: only
+        those results). Parses every result JSON: the board reads `board_rows` instead."""
         query = (
             sa.select(
                 results_table.c.request_id,
@@ -297,17 +300,86 @@ class Store:
             .where(requests_table.c.state == FINISHED)
             .order_by(results_table.c.created_at, results_table.c.id)
         )
+        rows: list[ResultRow] = []
         with self._read() as conn:
-            return [
-                ResultRow(
-                    request_id=row.request_id,
-                    record=SubmissionRecord.from_dict(row.record),
-                    setting=row.setting,
-                    result=row.result,
-                    created_at=_aware(row.created_at),
+            for chunk in _chunks(result_ids):
+                selected = query if chunk is None else query.where(results_table.c.id.in_(chunk))
+                rows.extend(
+                    ResultRow(
+                        request_id=row.request_id,
+                        record=SubmissionRecord.from_dict(row.record),
+                        setting=row.setting,
+                        result=row.result,
+                        created_at=_aware(row.created_at),
+                    )
+                    for row in conn.execute(selected)
                 )
-                for row in conn.execute(query)
-            ]
+        if result_ids is not None:
+            rows.sort(key=lambda r: r.created_at)
+        return rows
+
+    def get_result(self, request_id: int, setting: str) -> ResultRow | None:
+        """The result of one FINISHED request for one setting (a board row's detail)."""
+        query = (
+            sa.select(
+                results_table.c.request_id,
+                results_table.c.setting,
+                results_table.c.result,
+                results_table.c.created_at,
+                requests_table.c.record,
+            )
+            .join(requests_table, requests_table.c.id == results_table.c.request_id)
+            .where(
+                requests_table.c.state == FINISHED,
+                results_table.c.request_id == request_id,
+                results_table.c.setting == setting,
+            )
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return ResultRow(
+            request_id=row.request_id,
+            record=SubmissionRecord.from_dict(row.record),
+            setting=row.setting,
+            result=row.result,
+            created_at=_aware(row.created_at),
+        )
+
+    def visible_result_ids(self) -> list[int]:
+        """Ids of the results the board shows (those of FINISHED requests), ascending. The set
+        only grows: a result becomes visible when its request finishes and never changes
+        after, so a reader holding some rows fetches `board_rows(new_ids)` only."""
+        query = (
+            sa.select(results_table.c.id)
+            .join(requests_table, requests_table.c.id == results_table.c.request_id)
+            .where(requests_table.c.state == FINISHED)
+            .order_by(results_table.c.id)
+        )
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def board_rows(self, result_ids: Iterable[int] | None = None) -> BoardRows:
+        """The board's narrow rows of every visible result (or of `result_ids` among them),
+        oldest first; see BoardRows. One query, no JSON parsed except the small lifelong
+        curve of lifelong results."""
+        columns = [
+            results_table.c.id.label("result_id"),
+            *(results_table.c[name] for name in BOARD_KEYS[1:]),
+        ]
+        query = (
+            sa.select(*columns)
+            .join(requests_table, requests_table.c.id == results_table.c.request_id)
+            .where(requests_table.c.state == FINISHED)
+            .order_by(results_table.c.created_at, results_table.c.id)
+        )
+        rows: list[tuple[Any, ...]] = []
+        with self._read() as conn:
+            for chunk in _chunks(result_ids):
+                selected = query if chunk is None else query.where(results_table.c.id.in_(chunk))
+                rows.extend(tuple(row) for row in conn.execute(selected))
+        return BoardRows(BOARD_KEYS, rows)
 
     def results_version(self) -> str:
         """Changes whenever the set of FINISHED results changes (one cheap query, so that a
@@ -320,6 +392,75 @@ class Store:
         with self._read() as conn:
             count, last = conn.execute(query).one()
         return f"{count}:{last}"
+
+    def import_finished(
+        self,
+        entries: Iterable[tuple[SubmissionRecord, Mapping[str, dict[str, Any]]]],
+        *,
+        now: datetime | None = None,
+    ) -> list[int]:
+        """Store requests that were already evaluated, in bulk: each (record, {setting: result})
+        becomes one FINISHED request (attempts 1, no lease) holding its results, written like
+        `save_result` writes them (JSON and board columns). The whole batch is one transaction
+        of a few multi-row statements, so thousands of results take seconds, not minutes: for
+        restoring a backup, copying results into another store, and the render benchmark.
+
+        Nothing is written when a request's key is already active in the store
+        (DuplicateRequestError) or appears twice in the batch, or when a result's setting is
+        not one of its record's (ValueError). No quota applies. Returns the new request ids."""
+        entries = [(record, dict(results)) for record, results in entries]
+        keys: dict[str, int] = {}
+        for index, (record, results) in enumerate(entries):
+            if not results or not set(results) <= set(record.settings):
+                raise ValueError(
+                    f"entry {index}: results for {sorted(results)} but the request asks for "
+                    f"{list(record.settings)}; give one result per requested setting"
+                )
+            if record.request_key in keys:
+                raise ValueError(
+                    f"entries {keys[record.request_key]} and {index} are the same request "
+                    f"(request_key {record.request_key[:12]}…)"
+                )
+            keys[record.request_key] = index
+        if not entries:
+            return []
+        moment = _naive(_aware(now) if now is not None else self.clock())
+        with locked_write(self.engine, SUBMIT_LOCK) as conn:
+            for chunk in _chunks(keys):
+                existing = conn.execute(
+                    sa.select(requests_table.c.id, requests_table.c.state)
+                    .where(requests_table.c.request_key.in_(chunk), _active_key)
+                    .limit(1)
+                ).first()
+                if existing is not None:
+                    raise DuplicateRequestError(existing.id, existing.state)
+            inserted = conn.execute(
+                requests_table.insert().returning(
+                    requests_table.c.id, sort_by_parameter_order=True
+                ),
+                [
+                    {
+                        **_request_values(record, moment),
+                        "state": FINISHED,
+                        "attempts": 1,
+                        "lease_owner": None,
+                        "heartbeat_at": moment,
+                        "progress_done": None,
+                        "progress_total": None,
+                    }
+                    for record, _ in entries
+                ],
+            )
+            ids = [row.id for row in inserted]
+            conn.execute(
+                results_table.insert(),
+                [
+                    _result_row(request_id, setting, result, record, moment)
+                    for request_id, (record, results) in zip(ids, entries, strict=True)
+                    for setting, result in results.items()
+                ],
+            )
+        return ids
 
     def count_requests(self) -> int:
         with self._read() as conn:
@@ -335,12 +476,16 @@ class Store:
         while True:
             now = self.clock()
             with self.engine.begin() as conn:
-                candidate = conn.execute(
+                oldest = (
                     sa.select(requests_table.c.id)
                     .where(requests_table.c.state == PENDING)
                     .order_by(requests_table.c.created_at, requests_table.c.id)
                     .limit(1)
-                ).scalar()
+                )
+                if self.dialect == "postgresql":
+                    # workers skip a row another one is claiming instead of queueing on it
+                    oldest = oldest.with_for_update(skip_locked=True)
+                candidate = conn.execute(oldest).scalar()
                 if candidate is None:
                     return None
                 won = conn.execute(
@@ -395,11 +540,9 @@ class Store:
         with self.engine.begin() as conn:
             if self._update_owned(conn, request_id, worker_id, {"updated_at": _naive(now)}) != 1:
                 raise LeaseLostError(_lost_message(request_id, worker_id, "save a result"))
-            model_id = conn.execute(
-                sa.select(requests_table.c.model_id, requests_table.c.editor).where(
-                    requests_table.c.id == request_id
-                )
-            ).one()
+            record = conn.execute(
+                sa.select(requests_table.c.record).where(requests_table.c.id == request_id)
+            ).scalar_one()
             conn.execute(
                 results_table.delete().where(
                     results_table.c.request_id == request_id, results_table.c.setting == setting
@@ -407,13 +550,7 @@ class Store:
             )
             conn.execute(
                 results_table.insert().values(
-                    request_id=request_id,
-                    setting=setting,
-                    result=result,
-                    model_id=model_id.model_id,
-                    editor=model_id.editor,
-                    created_at=_naive(now),
-                    **sort_columns(result),
+                    _result_row(request_id, setting, result, record, now)
                 )
             )
 
@@ -464,16 +601,6 @@ class Store:
         return changed
 
     # ---- internals ----
-
-    @contextmanager
-    def _serializable_write(self) -> Iterator[Connection]:
-        """A write transaction in which the duplicate and quota checks cannot race: SQLite's
-        BEGIN IMMEDIATE already serializes writers; other databases run it SERIALIZABLE."""
-        with self.engine.connect() as conn:
-            if self.engine.dialect.name != "sqlite":
-                conn.execution_options(isolation_level="SERIALIZABLE")
-            with conn.begin():
-                yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -534,24 +661,29 @@ def _insert_checked(
         _check_quota(conn, record, quota, now)
     return conn.execute(
         requests_table.insert().values(
-            request_key=key,
-            record=record.to_dict(),
-            model_id=record.model_id,
-            revision=record.revision,
-            model_type=record.model_type,
-            editor=record.editor,
-            config_hash=record.config_hash,
-            settings=",".join(record.settings),
-            submitter=record.submitter,
-            organisation=record.organisation,
-            organisation_key=record.organisation_key,
-            submitter_key=record.submitter_key,
-            state=PENDING,
-            attempts=0,
-            created_at=_naive(now),
-            updated_at=_naive(now),
+            **_request_values(record, _naive(now)), state=PENDING, attempts=0
         )
     ).inserted_primary_key[0]
+
+
+def _request_values(record: SubmissionRecord, now: datetime) -> dict[str, Any]:
+    """A requests row's columns taken from its record (state and attempts excluded)."""
+    return {
+        "request_key": record.request_key,
+        "record": record.to_dict(),
+        "model_id": record.model_id,
+        "revision": record.revision,
+        "model_type": record.model_type,
+        "editor": record.editor,
+        "config_hash": record.config_hash,
+        "settings": ",".join(record.settings),
+        "submitter": record.submitter,
+        "organisation": record.organisation,
+        "organisation_key": record.organisation_key,
+        "submitter_key": record.submitter_key,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _check_quota(conn: Connection, record: SubmissionRecord, quota: Quota, now: datetime) -> None:
@@ -574,62 +706,39 @@ def _check_quota(conn: Connection, record: SubmissionRecord, quota: Quota, now: 
         quota.check(who, [_aware(t) for t in recent], now, field=field, limit=limit)
 
 
-def _add_identity_keys(engine: Engine) -> None:
-    """Stores created before the identity keys existed get the two columns (and their
-    indexes), filled from each row's organisation and submitter."""
-    columns = {c["name"] for c in sa.inspect(engine).get_columns("requests")}
-    missing = [name for name in ("organisation_key", "submitter_key") if name not in columns]
-    if not missing:
+def _chunks(ids: Iterable[int] | None, size: int = 900) -> Iterator[list[int] | None]:
+    """None (no filter) or the ids in chunks small enough for one IN (...) on any database."""
+    if ids is None:
+        yield None
         return
-    for name in missing:
-        try:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f"ALTER TABLE requests ADD COLUMN {name} VARCHAR(200)")
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
-            continue  # another process added it meanwhile
-    with engine.begin() as conn:
-        rows = conn.execute(
-            sa.select(
-                requests_table.c.id, requests_table.c.organisation, requests_table.c.submitter
-            )
-        ).all()
-        for row in rows:
-            conn.execute(
-                requests_table.update()
-                .where(requests_table.c.id == row.id)
-                .values(
-                    organisation_key=identity_key(row.organisation),
-                    submitter_key=identity_key(row.submitter),
-                )
-            )
-    for index in requests_table.indexes:
-        if {c.name for c in index.columns} & set(missing):
-            index.create(engine, checkfirst=True)
+    ids = sorted(set(ids))
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
-def _is_serialization_failure(err: sa.exc.DBAPIError) -> bool:
-    """PostgreSQL's SQLSTATE 40001: a SERIALIZABLE transaction lost a race; retry it."""
+def _is_retryable(err: sa.exc.DBAPIError) -> bool:
+    """PostgreSQL asked for the transaction to be run again (serialization failure, deadlock)."""
     code = getattr(err.orig, "sqlstate", None) or getattr(err.orig, "pgcode", None)
-    return code == "40001"
+    return code in _RETRYABLE_SQLSTATES
 
 
-def sort_columns(result: dict[str, Any]) -> dict[str, float | None]:
-    """The leaderboard's sort keys, read from a result JSON (None where absent)."""
-    overall = (result.get("metrics") or {}).get("overall") or {}
-    efficiency = result.get("efficiency") or {}
-
-    def mean(metric: str) -> float | None:
-        value = (overall.get(metric) or {}).get("mean")
-        return float(value) if value is not None else None
-
-    latency = (efficiency.get("edit_latency_s") or {}).get("mean")
-    memory = efficiency.get("peak_memory_mb")
+def _result_row(
+    request_id: int,
+    setting: str,
+    result: dict[str, Any],
+    record: SubmissionRecord | Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """One results row: the JSON, who it belongs to and the derived columns."""
+    fields = record.to_dict() if isinstance(record, SubmissionRecord) else dict(record)
     return {
-        "reliability": mean("reliability"),
-        "generality": mean("generality"),
-        "locality": mean("locality"),
-        "edit_latency_s": float(latency) if latency is not None else None,
-        "peak_memory_mb": float(memory) if memory is not None else None,
+        "request_id": request_id,
+        "setting": setting,
+        "result": result,
+        "model_id": fields["model_id"],
+        "editor": fields["editor"],
+        "created_at": _naive(now),
+        **result_values(result, fields),
     }
 
 
@@ -672,35 +781,3 @@ def _aware(moment: Any) -> Any:
     if isinstance(moment, datetime):
         return moment.astimezone(UTC)
     return moment
-
-
-def _make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE transactions so
-    that concurrent writers queue instead of failing on a stale snapshot."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    memory = not parsed.database or parsed.database == ":memory:"
-    engine = sa.create_engine(
-        url,
-        connect_args={"timeout": 30, "check_same_thread": False},
-        poolclass=sa.pool.StaticPool if memory else None,
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" event emit BEGIN
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        read_only = conn.get_execution_options().get("mme_read_only", False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-    return engine
