@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.benchmark",
     "tests.fixtures.models",
     "tests.fixtures.results",
+    "tests.fixtures.stores",
 ]
