@@ -88,7 +88,8 @@ def test_a_do_nothing_editor_scores_reliability_0_and_locality_1(evaluate_on_qui
 @pytest.mark.parametrize("setting", ["single", "lifelong"])
 def test_a_letter_bias_editor_fails_generality_and_locality(evaluate_on_quick, setting):
     result = evaluate_on_quick("planted-letter-bias", setting)
-    assert overall(result, "reliability") == 1.0, "the bias does reach the edit's letter"
+    if setting == "single":  # lifelong: only the newest edit's letter stays biased
+        assert overall(result, "reliability") == 1.0, "the bias does reach the edit's letter"
     assert overall(result, "generality") <= 0.6
     assert overall(result, "locality") < 0.9
     assert overall(result, "locality_mc") < 0.9
