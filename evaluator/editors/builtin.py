@@ -7,5 +7,8 @@ import evaluator.editors.grace  # noqa: F401
 import evaluator.editors.ike  # noqa: F401
 import evaluator.editors.lora  # noqa: F401
 import evaluator.editors.memit  # noqa: F401
+import evaluator.editors.memoir  # noqa: F401
+import evaluator.editors.mend  # noqa: F401
+import evaluator.editors.serac  # noqa: F401
 import evaluator.editors.ultraedit  # noqa: F401
 import evaluator.editors.wise  # noqa: F401
