@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
+from evaluator.editors.hooks import field as bounded
 from evaluator.editors.registry import register_editor
 
 
@@ -49,8 +50,8 @@ def _check_layer(layer: int, num_layers: int) -> None:
 
 @dataclass(frozen=True)
 class PerturbConfig(EditorConfig):
-    layer: int = field(default=0, metadata={"help": "decoder layer whose MLP down-projection"})
-    scale: float = field(default=5.0, metadata={"help": "noise size relative to the weight norm"})
+    layer: int = bounded(0, "decoder layer whose MLP down-projection", min=-64, max=63)
+    scale: float = bounded(5.0, "noise size relative to the weight norm", min=0, max=100)
 
     def check(self) -> None:
         if not 0 < self.scale <= 100:
@@ -141,9 +142,9 @@ class LeftoverEditor(Editor):
 
 @dataclass(frozen=True)
 class FinetuneConfig(EditorConfig):
-    layer: int = field(default=-1, metadata={"help": "decoder layer whose MLP down-projection"})
-    steps: int = field(default=30, metadata={"help": "optimisation steps per edit"})
-    lr: float = field(default=0.05, metadata={"help": "Adam learning rate"})
+    layer: int = bounded(-1, "decoder layer whose MLP down-projection", min=-64, max=63)
+    steps: int = bounded(30, "optimisation steps per edit", min=1, max=1000)
+    lr: float = bounded(0.05, "Adam learning rate", min=0, max=10)
 
     def check(self) -> None:
         if self.steps < 1:
@@ -181,7 +182,7 @@ class FinetuneEditor(Editor):
 
 @dataclass(frozen=True)
 class LetterBiasConfig(EditorConfig):
-    bias: float = field(default=20.0, metadata={"help": "added to the target letter's logit"})
+    bias: float = bounded(20.0, "added to the target letter's logit", min=0, max=1000)
 
 
 @register_editor("planted-letter-bias")
