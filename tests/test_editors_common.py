@@ -62,7 +62,7 @@ FAST = {
     },
     "memit": {},
     "alphaedit": {"l2": 0.01},  # the toy's edit keys lie mostly in the preserved keys' span
-    "ultraedit": {},
+    "ultraedit": {"edit_lr": 1.0},  # one step must flip the toy's answer
 }
 
 # fewer, larger steps for the twenty-edit sequences

@@ -31,8 +31,10 @@ class AlphaEditConfig(ValueConfig):
         max=1,
     )
     l2: float = field(
-        1.0,
-        "ridge term added to the projected system (the paper's L2 is 10; see docs/editors.md)",
+        0.1,
+        "ridge term added to the projected system, in units of the preserved keys' mean squared "
+        "norm (the trace of their second moment; the edit keys' when there are no train "
+        "prompts); the paper's L2 is absolute, see docs/editors.md",
         min=0,
         min_open=True,
         max=1e6,
@@ -105,4 +107,8 @@ class AlphaEditEditor(ShiftEditor):
         if projector is None:
             projector = torch.eye(width)
         previous = self.previous.get(name, torch.zeros(width, width, dtype=torch.float64))
-        return alphaedit_delta(keys, gap, projector, previous, self.config.l2)
+        if name in self.stats:
+            scale = float(self.stats[name].diagonal().sum())
+        else:
+            scale = float(keys.double().pow(2).sum(dim=1).mean())
+        return alphaedit_delta(keys, gap, projector, previous, self.config.l2 * max(scale, 1e-12))

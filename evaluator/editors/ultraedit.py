@@ -43,7 +43,7 @@ class UltraEditConfig(LocateConfig):
         **LAYER_BOUNDS,
     )
     edit_lr: float = field(
-        1.0,
+        0.1,
         "step along the negative normalised gradient: the value shift asked of each edited "
         "layer at the edit's answer positions",
         min=0,
@@ -92,12 +92,17 @@ def ultra_delta(
     lr: float, ridge: float,
 ) -> torch.Tensor:  # fmt: skip
     """The [D_out, D_in] update. Keys and gradients are scaled by their running RMS
-    (k_hat = k / rms_k, so that the update applies to the raw inputs exactly; g_hat = g / rms_g);
+    (k_hat = k / rms_k, so that the update applies to the raw inputs exactly; g_hat = g / rms_g,
+    or g over its own overall RMS while the statistics hold no other rows);
     value shifts V = -lr g_hat; X = K_hat^T (K_hat K_hat^T + ridge I)^-1 V (the dual form of
     the ridge regression) and the update is (X / rms_k)^T."""
     rms = norm_k.rms().to(keys.device)
     k_hat = keys.double() / rms
-    values = -lr * grads.double() / norm_g.rms().to(grads.device)
+    if norm_g.count > len(grads):
+        scale = norm_g.rms().to(grads.device)
+    else:  # the statistics hold only these rows: one scale keeps the gradient's direction
+        scale = grads.double().pow(2).mean().sqrt() + EPS
+    values = -lr * grads.double() / scale
     gram = k_hat @ k_hat.T + ridge * torch.eye(len(k_hat), dtype=k_hat.dtype, device=k_hat.device)
     mapped = k_hat.T @ torch.linalg.solve(gram, values)
     return (mapped / rms[:, None]).T
