@@ -1,15 +1,19 @@
-"""What the UI needs from the store, in one object: results, requests, submit, status line;
-and the launch settings that keep the app's file routes to the downloads folder."""
+"""What the UI needs from the store, in one object: the board's narrow rows (and full results
+only for a row's detail and the all-results CSV), requests, submit, status line; and the
+launch settings that keep the app's file routes to the downloads folder."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from evaluator import paths
 from evaluator.limits import UPLOAD_MAX_BYTES, models_root
 from leaderboard.bootstrap import BootstrapStatus
+
+# the queue tab lists every pending and running request and this many of the latest others
+RECENT_DONE_REQUESTS = 200
 
 
 class LeaderboardService:
@@ -19,15 +23,33 @@ class LeaderboardService:
         self.store = store
         self.status = status
 
-    def results(self) -> list[Any]:
-        return self.store.results()
+    def results(self, result_ids: Iterable[int] | None = None) -> list[Any]:
+        """Full results (every result JSON parsed): the all-results CSV, incrementally."""
+        return self.store.results(result_ids)
 
     def results_version(self) -> str:
         """Changes whenever the set of finished results changes."""
         return self.store.results_version()
 
+    def board(self, result_ids: Iterable[int] | None = None) -> Any:
+        """The board's narrow rows (Store.board_rows): no result JSON parsed."""
+        return self.store.board_rows(result_ids)
+
+    def visible_result_ids(self) -> list[int]:
+        return self.store.visible_result_ids()
+
+    def result(self, request_id: int, setting: str) -> Any:
+        """One full result, for a board row's detail."""
+        return self.store.get_result(request_id, setting)
+
     def requests(self) -> list[Any]:
-        return self.store.list_requests()
+        """Every pending and running request, and the latest finished, failed or cancelled
+        ones (the queue tab; reading every request of a large store on each refresh is not)."""
+        from submissions.store import CANCELLED, FAILED, FINISHED, PENDING, RUNNING
+
+        active = self.store.list_requests([PENDING, RUNNING])
+        done = self.store.recent_requests([FINISHED, FAILED, CANCELLED], RECENT_DONE_REQUESTS)
+        return sorted([*active, *done], key=lambda r: (r.created_at, r.id))
 
     def submit(self, form: dict[str, Any]) -> str:
         """Validate and queue `form`; the success message names the request key and the
@@ -43,7 +65,7 @@ class LeaderboardService:
         )
 
     def status_line(self) -> str:
-        counts = Counter(str(row.state) for row in self.requests())
+        counts = self.store.count_by_state()
         if self.status is None:
             parts = [f"{n} {state.lower()}" for state, n in sorted(counts.items())]
             return "Queue: " + (", ".join(parts) if parts else "empty")

@@ -1,5 +1,10 @@
 """Results -> one pandas DataFrame (built once per refresh), then cheap views of it: the
-leaderboard for one setting and tier, ranked with shared ranks where score intervals overlap."""
+leaderboard for one setting and tier, ranked with shared ranks where score intervals overlap.
+
+Two frames: `results_frame` (every column of columns.py, from full result JSON: the
+all-results CSV and a row's detail) and `board_frame` (the board's columns only, from the
+values the store keeps in real columns beside each result: `Store.board_rows()`, no JSON
+parsed). `leaderboard_view`, `display_frame`, the plots and the filtered CSV take either."""
 
 from __future__ import annotations
 
@@ -261,11 +266,16 @@ def interval_details(view: pd.DataFrame, index: int) -> str:
 def lifelong_curves(rows: Iterable[Any]) -> pd.DataFrame:
     """Long frame of lifelong curves of the newest benchmark version: one line per (model,
     editor, config, checkpoint)."""
-    records = []
     runs = [
         (flatten_result(row, "overall"), (_field(row, "result") or {}).get("lifelong_curve"))
         for row in rows
     ]
+    return _curves_frame(runs)
+
+
+def _curves_frame(runs: list[tuple[Mapping[str, Any], Any]]) -> pd.DataFrame:
+    """`runs`: (fields with model_id, editor, config_short, benchmark_version; the curve)."""
+    records = []
     runs = [(flat, curve) for flat, curve in runs if curve]
     versions = sorted({f["benchmark_version"] for f, _ in runs}, key=_version_key, reverse=True)
     for flat, curve in runs:
@@ -290,3 +300,111 @@ def lifelong_curves(rows: Iterable[Any]) -> pd.DataFrame:
     return pd.DataFrame.from_records(
         records, columns=["line", "model_id", "editor", "edits", "metric", "value"]
     )
+
+
+# ---- the narrow board frame (Store.board_rows: values stored beside each result) ----
+
+# keys of every tier-dependent column the board reads (metric means, the score's interval and
+# the pre-edit values); their stored names are `<tier>__<key>` (submissions/board.py)
+BOARD_TIER_KEYS: tuple[str, ...] = (
+    *METRICS,
+    "score_lo",
+    "score_hi",
+    *(f"pre_{name}" for name in PRE_EDIT_METRICS),
+)
+# the columns of `board_frame`, in columns.py order: every column the leaderboard tab can
+# show, plus what ranking, filters and search read
+BOARD_COLUMNS: tuple[str, ...] = tuple(
+    c.key
+    for c in COLUMNS
+    if c.displayed or c.key in ("model_id", "tier", *BOARD_TIER_KEYS)
+)
+# identify the stored result behind a board line (for its detail and incremental refresh)
+BOARD_ID_COLUMNS: tuple[str, ...] = ("result_id", "request_id")
+_BOARD_TEXT = (
+    "model_id", "model_type", "editor", "setting", "submitted_at", "submitter",
+    "model_revision", "config_hash", "benchmark_version", "split_sha256",
+)  # fmt: skip
+_BOARD_RENAMES = {"edit_latency_s": "seconds_per_edit"}
+
+
+def board_wide(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """One line per stored result, as `Store.board_rows()` returns them (columns, rows)."""
+    wide = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    for name in _BOARD_TEXT:
+        if name in wide:
+            wide[name] = wide[name].fillna("").astype(str)
+    return wide
+
+
+def board_frame(wide: pd.DataFrame) -> pd.DataFrame:
+    """The board's frame: one line per (result, tier), the BOARD_COLUMNS (+ result_id and
+    request_id), equal to `results_frame`'s values on those columns, built from stored values
+    without parsing any result JSON."""
+    wide = wide.rename(columns=_BOARD_RENAMES)
+    n = len(wide)
+    models = wide["model_id"] if n else pd.Series([], dtype=object)
+    links = {m: model_link(m) for m in pd.unique(models)}
+    base = pd.DataFrame(
+        {
+            "model": models.map(links) if n else models,
+            "config_short": wide["config_hash"].str[:8] if n else models,
+        },
+        index=wide.index,
+    )
+    for name in (*_BOARD_TEXT, "seconds_per_edit", "seconds_per_edit_p50",
+                 "seconds_per_edit_p95", "peak_memory_mb", "cases", *BOARD_ID_COLUMNS):  # fmt: skip
+        base[name] = wide[name] if name in wide else pd.Series(index=wide.index, dtype=object)
+    for name in ("seconds_per_edit", "seconds_per_edit_p50", "seconds_per_edit_p95",
+                 "peak_memory_mb"):  # fmt: skip
+        base[name] = pd.to_numeric(base[name], errors="coerce").astype(float)
+    base["rank"] = None
+    parts = []
+    for tier in TIERS:
+        part = base.copy()
+        part["tier"] = tier
+        for key in BOARD_TIER_KEYS:
+            stored = f"{tier}__{key}"
+            values = wide[stored] if stored in wide else pd.Series(index=wide.index, dtype=float)
+            part[key] = pd.to_numeric(values, errors="coerce").astype(float)
+        parts.append(part)
+    frame = pd.concat(parts, ignore_index=True)
+    for key in BOARD_COLUMNS:  # a column declared after the store's board values: empty
+        if key not in frame:
+            frame[key] = float("nan")
+    return frame[[*BOARD_COLUMNS, *BOARD_ID_COLUMNS]]
+
+
+def board_curves(wide: pd.DataFrame) -> pd.DataFrame:
+    """`lifelong_curves` of the stored results behind a board frame (their stored curves)."""
+    if "lifelong_curve" not in wide or wide.empty:
+        return _curves_frame([])
+    rows = wide[wide["lifelong_curve"].notna()]
+    runs = [
+        (
+            {
+                "model_id": model_id,
+                "editor": editor,
+                "config_short": str(config_hash)[:8],
+                "benchmark_version": version,
+            },
+            curve,
+        )
+        for model_id, editor, config_hash, version, curve in zip(
+            rows["model_id"], rows["editor"], rows["config_hash"], rows["benchmark_version"],
+            rows["lifelong_curve"], strict=True,
+        )  # fmt: skip
+    ]
+    return _curves_frame(runs)
+
+
+def is_board_frame(frame: pd.DataFrame) -> bool:
+    """True for a `board_frame` (its rows' details must be read from the store)."""
+    return "result_id" in frame.columns
+
+
+def detail_frame(row: Any, tier: str) -> pd.DataFrame:
+    """The full line of one stored result (a `Store.get_result` row) for one tier, for
+    `interval_details`."""
+    frame = results_frame([row])
+    return frame[frame["tier"] == tier].reset_index(drop=True)

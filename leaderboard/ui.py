@@ -25,9 +25,14 @@ from leaderboard.submit_api import (
     make_submit_handler,
 )
 from leaderboard.table import (
+    board_curves,
+    board_frame,
+    board_wide,
     datatypes,
+    detail_frame,
     display_frame,
     interval_details,
+    is_board_frame,
     leaderboard_view,
     lifelong_curves,
     results_frame,
@@ -79,6 +84,104 @@ class ResultsCache:
                 self._key = key
             return key, self._frame, self._curves
 
+    def full_frame(self) -> tuple[str, pd.DataFrame]:
+        """The frame with every column (here the same frame)."""
+        key, frame, _ = self.get()
+        return key, frame
+
+    def result(self, request_id: int, setting: str) -> Any:
+        return None  # rows of this cache carry every column already
+
+
+class BoardCache:
+    """The board's frame kept up to date incrementally from a source with the
+    LeaderboardService read methods: when `results_version()` changes, only the results that
+    became visible since the last refresh are read, as narrow rows (`board(ids)`: stored
+    columns, no JSON parsed), and appended. The full frame (every column: the all-results
+    CSV) is built the same way from full results, only when asked for, and a row's detail
+    reads its one result."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self._lock = threading.Lock()
+        self._full_lock = threading.Lock()
+        self._key: str | None = None
+        self._ids: set[int] = set()
+        self._wide: pd.DataFrame | None = None
+        self._frame = board_frame(board_wide(*_empty_board(source)))
+        self._curves = board_curves(self._wide if self._wide is not None else pd.DataFrame())
+        self._full_key: str | None = None
+        self._full_ids: set[int] = set()
+        self._full = results_frame([])
+
+    def get(self) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+        with self._lock:
+            token = self._source.results_version()
+            if token == self._key:
+                return self._key, self._frame, self._curves
+            visible = set(self._source.visible_result_ids())
+            new = visible - self._ids
+            gone = self._ids - visible
+            wide = self._wide
+            if new:
+                board = self._source.board(None if wide is None else sorted(new))
+                added = board_wide(board.columns, board.rows)
+                wide = added if wide is None else pd.concat([wide, added], ignore_index=True)
+            if wide is not None and gone:
+                wide = wide[~wide["result_id"].isin(gone)]
+            if wide is not None and (new or gone):
+                wide = wide.sort_values(["created_at", "result_id"], kind="stable")
+                wide = wide.reset_index(drop=True)
+                self._wide = wide
+                self._ids = set(wide["result_id"].tolist())
+                self._frame = board_frame(wide)
+                self._curves = board_curves(wide)
+            self._key = token
+            return self._key, self._frame, self._curves
+
+    def full_frame(self) -> tuple[str, pd.DataFrame]:
+        """Every column of every visible result (`results_frame`), parsing only the results
+        that became visible since the last call."""
+        key, _, _ = self.get()
+        with self._full_lock:
+            if key == self._full_key:
+                return key, self._full
+            with self._lock:
+                ids = set(self._ids)
+            new, gone = ids - self._full_ids, self._full_ids - ids
+            full = self._full
+            if gone:
+                full = full[~full["_result_id"].isin(gone)]
+            if new:
+                rows = self._source.results(sorted(new))
+                added = results_frame(rows)
+                added["_result_id"] = _result_ids_of(rows, self._wide)
+                full = pd.concat([full, added], ignore_index=True) if len(full) else added
+            self._full, self._full_ids, self._full_key = full, ids, key
+            return key, full
+
+    def result(self, request_id: int, setting: str) -> Any:
+        return self._source.result(request_id, setting)
+
+
+def _empty_board(source: Any) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The board's column names, from an empty board_rows answer."""
+    board = source.board([])
+    return board.columns, []
+
+
+def _result_ids_of(rows: list[Any], wide: pd.DataFrame | None) -> list[int]:
+    """For each line of results_frame(rows) (3 per row: one per tier), its result id."""
+    from leaderboard.columns import TIERS
+
+    if wide is None or not len(wide):
+        return [-1] * (len(rows) * len(TIERS))
+    by_key = dict(
+        zip(zip(wide["request_id"], wide["setting"], strict=True), wide["result_id"], strict=True)
+    )
+    ids = [int(by_key.get((row.request_id, row.setting), -1)) for row in rows]
+    return [i for i in ids for _ in TIERS]
+
 
 def _fingerprint(rows: list[Any]) -> str:
     digest = hashlib.sha1(str(len(rows)).encode())
@@ -126,6 +229,7 @@ def build_service_ui(service: Any, **overrides: Any) -> gr.Blocks:
         "load_results": service.results,
         "load_requests": service.requests,
         "results_version": service.results_version,
+        "board_source": service,
         "submit": service.submit,
         "editor_names": editor_names,
         "status": service.status_line,
@@ -144,10 +248,21 @@ def build_ui(
     status: Callable[[], str] | None = None,
     manifest_path: Path | None = None,
     refresh_s: float = 5.0,
+    board_source: Any | None = None,
 ) -> gr.Blocks:
     """Lay out the tabs and wire the callbacks. `submit(form)` returns the success message or
-    raises an error carrying `.field`/`.message` (SubmissionError)."""
-    cache = ResultsCache(load_results, results_version)
+    raises an error carrying `.field`/`.message` (SubmissionError).
+
+    With `board_source` (a LeaderboardService), the board reads narrow stored rows and
+    refreshes incrementally (BoardCache); without it, every result from `load_results`
+    (ResultsCache). Page load and each refresh first send the table (and the queue), then, as
+    a second step, the CSVs and the plots, so the rows show without waiting for those."""
+    if board_source is not None:
+        cache: ResultsCache | BoardCache = BoardCache(board_source)
+        # read the board once in the background, so the first visitor finds it ready
+        threading.Thread(target=cache.get, name="board-warmup", daemon=True).start()
+    else:
+        cache = ResultsCache(load_results, results_version)
 
     def current_view(setting, tier, types, editors, search):
         _, frame, _ = cache.get()
@@ -166,8 +281,9 @@ def build_ui(
     written: dict[str, str] = {}
 
     def all_csv():
-        """The all-results CSV, written once per change of the results."""
-        key, frame, _ = cache.get()
+        """The all-results CSV, written once per change of the results (from the full frame,
+        whose results are parsed once each)."""
+        key, frame = cache.full_frame()
         if key not in written:
             written.clear()
             written[key] = str(write_all_results_csv(frame))
@@ -183,7 +299,12 @@ def build_ui(
         shown = display_frame(view, columns)
         for i in range(len(view)):
             if all(str(cells.get(label_of(k))) == str(shown[label_of(k)].iloc[i]) for k in keys):
-                return interval_details(view, i)
+                if not is_board_frame(view):
+                    return interval_details(view, i)
+                line = view.iloc[i]  # a narrow line: read its one full result
+                full = cache.result(int(line["request_id"]), str(line["setting"]))
+                if full is not None:
+                    return interval_details(detail_frame(full, str(line["tier"])), 0)
         return interval_details(view, -1)
 
     def efficiency(setting, tier):
@@ -224,7 +345,8 @@ def build_ui(
         )
         status_line = gr.Markdown(status() if status else "", elem_id="status-line")
         timer = gr.Timer(refresh_s)
-        last_key = gr.State(None)
+        last_key = gr.State(None)  # the results the table shows
+        rest_key = gr.State(None)  # the results the CSVs and plots show
         with gr.Tabs():
             with gr.Tab("Leaderboard", id="leaderboard"):
                 with gr.Row():
@@ -365,45 +487,45 @@ def build_ui(
             )
         lines.input(lifelong, lines, [lines, *curve_plots], api_name=False)
 
-        def everything(*values):
-            """Every output that depends on the stored results, from the current inputs."""
-            *filter_values, eff_s, eff_t, chosen_lines = values
-            return [
-                table_update(*filter_values),
-                filtered_csv(*filter_values),
-                all_csv(),
-                *filter_choices(),
-                *efficiency(eff_s, eff_t),
-                *lifelong(chosen_lines),
-            ]
-
         def tick(*values):
-            """Queue and status always; the rest only when the stored results changed, so a
-            user's sort, zoom and selection survive the refresh."""
-            *inputs, seen = values
+            """First step of a refresh: queue and status always; the table, its CSV and the
+            filter choices only when the stored results changed, so a user's sort and
+            selection survive the refresh."""
+            *filter_values, seen = values
             key, _, _ = cache.get()
             live = [queue_frame(load_requests()), status() if status else ""]
             if key == seen:
-                return [gr.skip()] * len(result_outputs) + [*live, seen]
-            return [*everything(*inputs), *live, key]
+                return [gr.skip()] * len(table_outputs) + [*live, seen]
+            return [
+                table_update(*filter_values),
+                filtered_csv(*filter_values),
+                *filter_choices(),
+                *live,
+                key,
+            ]
 
-        result_inputs = [*filters, eff_setting, eff_tier, lines]
-        result_outputs = [
-            table,
-            filtered_btn,
+        def tick_rest(*values):
+            """Second step: the all-results CSV and the plots, when the results changed."""
+            eff_s, eff_t, chosen_lines, seen = values
+            key, _, _ = cache.get()
+            if key == seen:
+                return [gr.skip()] * len(rest_outputs) + [seen]
+            return [all_csv(), *efficiency(eff_s, eff_t), *lifelong(chosen_lines), key]
+
+        table_outputs = [table, filtered_btn, types, editors]
+        live_outputs = [queue_table, status_line, last_key]
+        rest_inputs = [eff_setting, eff_tier, lines, rest_key]
+        rest_outputs = [
             all_btn,
-            types,
-            editors,
             latency_plot,
             memory_plot,
             lines,
             *curve_plots,
         ]
-        live_outputs = [queue_table, status_line, last_key]
-        timer.tick(
-            tick, [*result_inputs, last_key], [*result_outputs, *live_outputs], api_name=False
-        )
-        app.load(tick, [*result_inputs, last_key], [*result_outputs, *live_outputs], api_name=False)
+        for trigger in (timer.tick, app.load):
+            trigger(
+                tick, [*filters, last_key], [*table_outputs, *live_outputs], api_name=False
+            ).then(tick_rest, rest_inputs, [*rest_outputs, rest_key], api_name=False)
         editor.change(pick_editor, editor, [editor_config, editor_help], api_name=False)
         submit_btn.click(
             run_submit,

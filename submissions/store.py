@@ -261,6 +261,31 @@ class Store:
         with self._read() as conn:
             return [_request_row(row) for row in conn.execute(query)]
 
+    def count_by_state(self) -> dict[str, int]:
+        """How many requests are in each state (one GROUP BY; the app's status line)."""
+        query = sa.select(requests_table.c.state, sa.func.count()).group_by(
+            requests_table.c.state
+        )
+        with self._read() as conn:
+            return {state: int(n) for state, n in conn.execute(query)}
+
+    def recent_requests(self, states: Iterable[str], limit: int) -> list[RequestRow]:
+        """The `limit` most recently updated requests in `states`, oldest first (the queue
+        tab shows every active request but only the latest finished ones)."""
+        states = list(states)
+        unknown = sorted(set(states) - set(STATES))
+        if unknown:
+            raise ValueError(f"unknown state(s) {unknown}; known states: {list(STATES)}")
+        newest = (
+            sa.select(requests_table)
+            .where(requests_table.c.state.in_(states))
+            .order_by(requests_table.c.updated_at.desc(), requests_table.c.id.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            rows = [_request_row(row) for row in conn.execute(newest)]
+        return sorted(rows, key=lambda r: (r.created_at, r.id))
+
     def queue_position(self, request_id: int) -> int | None:
         """1 for the next request a worker will claim; None if the request is not PENDING."""
         with self._read() as conn:
@@ -781,3 +806,23 @@ def _aware(moment: Any) -> Any:
     if isinstance(moment, datetime):
         return moment.astimezone(UTC)
     return moment
+
+
+def copy_finished(source: Store, target: Store, *, batch: int = 500) -> tuple[int, int]:
+    """Copy every FINISHED request of `source` with its results into `target` (through
+    `import_finished`, `batch` requests per transaction): moving a SQLite store to
+    PostgreSQL. Requests whose key is already active in `target` are skipped; pending,
+    running, failed and cancelled requests are not copied (let the workers drain the queue
+    first). Returns (requests copied, requests skipped)."""
+    grouped: dict[int, tuple[SubmissionRecord, dict[str, dict[str, Any]]]] = {}
+    for row in source.results():
+        grouped.setdefault(row.request_id, (row.record, {}))[1][row.setting] = row.result
+    entries = list(grouped.values())
+    with target._read() as conn:
+        present = set(
+            conn.execute(sa.select(requests_table.c.request_key).where(_active_key)).scalars()
+        )
+    fresh = [entry for entry in entries if entry[0].request_key not in present]
+    for start in range(0, len(fresh), batch):
+        target.import_finished(fresh[start : start + batch])
+    return len(fresh), len(entries) - len(fresh)

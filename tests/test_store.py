@@ -451,3 +451,28 @@ def test_concurrent_opens_of_a_new_store_create_its_tables_once(store_url):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_finished_requests_are_copied_from_sqlite_to_postgresql(tmp_path, postgres_url):
+    from submissions.store import copy_finished
+
+    source = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    for n in range(3):
+        row = source.add_request(make_record(n, settings=("single", "lifelong")))
+        source.claim("w1", 30)
+        source.save_result(row.id, "w1", "single", _real_like_result(0.1 * n))
+        source.save_result(row.id, "w1", "lifelong", _real_like_result(0.2, "lifelong"))
+        source.finish(row.id, "w1")
+    source.add_request(make_record(9))  # pending: stays behind
+    target = Store(postgres_url)
+    assert copy_finished(source, target) == (3, 0)
+    assert copy_finished(source, target) == (0, 3)  # a second run copies nothing twice
+    assert sorted((r.model_id, r.setting) for r in target.results()) == sorted(
+        (r.model_id, r.setting) for r in source.results()
+    )
+    assert [r.record for r in target.list_requests()] == [
+        r.record for r in source.list_requests([FINISHED])
+    ]
+    assert len(target.board_rows().rows) == 6
+    source.close()
+    target.close()

@@ -1,0 +1,117 @@
+"""The narrow read path: the board's frame built from the values the store keeps in real
+columns beside each result equals the frame built from the full result JSON on every column
+the board uses (on SQLite and on PostgreSQL), and the app's cache refreshes incrementally:
+only results that became visible are read, and full JSON only for a detail or the
+all-results CSV."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from leaderboard.columns import SETTINGS, TIERS
+from leaderboard.service import LeaderboardService
+from leaderboard.table import (
+    BOARD_COLUMNS,
+    board_curves,
+    board_frame,
+    board_wide,
+    detail_frame,
+    interval_details,
+    leaderboard_view,
+    lifelong_curves,
+    results_frame,
+)
+from leaderboard.ui import BoardCache
+from submissions import Store
+from tests.app_support import store_results
+
+
+def _frames(store: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    board = store.board_rows()
+    wide = board_wide(board.columns, board.rows)
+    return board_frame(wide), results_frame(store.results()), wide
+
+
+def test_the_board_frame_equals_the_full_frame_on_the_boards_columns(real_results, store_url):
+    store = Store(store_url)
+    store_results(store, real_results)
+    narrow, full, wide = _frames(store)
+    assert len(narrow) == len(full) == len(real_results) * len(TIERS)
+    for setting in SETTINGS:
+        for tier in TIERS:
+            a = leaderboard_view(narrow, setting=setting, tier=tier)[list(BOARD_COLUMNS)]
+            b = leaderboard_view(full, setting=setting, tier=tier)[list(BOARD_COLUMNS)]
+            assert len(a) > 0
+            pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    pd.testing.assert_frame_equal(board_curves(wide), lifelong_curves(store.results()))
+    store.close()
+
+
+def test_a_board_rows_detail_comes_from_its_one_full_result(real_results, tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store_results(store, real_results)
+    narrow, full, _ = _frames(store)
+    view = leaderboard_view(narrow, setting="lifelong", tier="reasoning")
+    line = view.iloc[0]
+    detail = detail_frame(store.get_result(int(line["request_id"]), "lifelong"), "reasoning")
+    full_view = leaderboard_view(full, setting="lifelong", tier="reasoning")
+    assert interval_details(detail, 0) == interval_details(full_view, 0)
+    store.close()
+
+
+class CountingService(LeaderboardService):
+    """The app's service, noting which result ids each read asked for."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.board_calls: list[list[int] | None] = []
+        self.full_calls: list[list[int] | None] = []
+
+    def board(self, result_ids=None):
+        self.board_calls.append(None if result_ids is None else list(result_ids))
+        return super().board(result_ids)
+
+    def results(self, result_ids=None):
+        self.full_calls.append(None if result_ids is None else list(result_ids))
+        return super().results(result_ids)
+
+
+def test_the_cache_reads_only_what_became_visible(real_results, tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    first, rest = real_results[:2], real_results[2:]
+    store_results(store, first)
+    service = CountingService(store)
+    cache = BoardCache(service)
+    key, frame, _ = cache.get()
+    assert len(frame) == len(first) * len(TIERS)
+    assert cache.get()[0] == key  # nothing new: one version query, no rows read
+    before = list(service.board_calls)
+    store_results(store, rest)
+    key2, frame2, _ = cache.get()
+    new_calls = service.board_calls[len(before) :]
+    assert key2 != key and len(new_calls) == 1
+    assert len(new_calls[0]) == len(rest)  # only the new results' narrow rows
+    assert len(frame2) == len(real_results) * len(TIERS)
+    _, full = cache.full_frame()
+    assert len(full) == len(frame2)
+    assert service.full_calls == [sorted(store.visible_result_ids())]
+    store_results(store, [], model_id="unused")  # no change: the full frame is reused
+    assert cache.full_frame()[1] is full
+    narrow, expected, _ = _frames(store)
+    pd.testing.assert_frame_equal(
+        leaderboard_view(frame2, setting="single", tier="overall")[list(BOARD_COLUMNS)],
+        leaderboard_view(expected, setting="single", tier="overall")[list(BOARD_COLUMNS)],
+        check_dtype=False,
+    )
+    store.close()
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_an_empty_or_tiny_board_has_the_boards_columns(rows, real_results, tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store_results(store, real_results[:rows])
+    narrow, _, _ = _frames(store)
+    assert list(narrow.columns)[: len(BOARD_COLUMNS)] == list(BOARD_COLUMNS)
+    assert len(narrow) == rows * len(TIERS)
+    store.close()
