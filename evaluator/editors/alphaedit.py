@@ -101,12 +101,14 @@ class AlphaEditEditor(ShiftEditor):
         self.batch_keys = {}
 
     def solve(self, index: int, name: str, keys: torch.Tensor, gap: torch.Tensor) -> torch.Tensor:
-        width = keys.shape[1]
-        self.batch_keys[name] = keys.detach().cpu()
-        projector = self.projectors.get(name)
-        if projector is None:
-            projector = torch.eye(width)
-        previous = self.previous.get(name, torch.zeros(width, width, dtype=torch.float64))
+        width, device = keys.shape[1], keys.device
+        self.batch_keys[name] = keys.detach()
+        projector = self.on_device(
+            f"projector:{name}", device, lambda: self.projectors.get(name, torch.eye(width))
+        )
+        previous = self.previous.get(name)
+        if previous is None:
+            previous = torch.zeros(width, width, dtype=torch.float64, device=device)
         if name in self.stats:
             scale = float(self.stats[name].diagonal().sum())
         else:

@@ -520,6 +520,16 @@ class LocateEditor(Editor):
     def touched_modules(self) -> list[str]:
         return list(self.down_names)
 
+    def on_device(
+        self, key: str, device: torch.device, make: Callable[[], torch.Tensor]
+    ) -> torch.Tensor:
+        """`make()` moved to `device` once and kept (statistics are read at every edit)."""
+        cache: dict[tuple[str, str], torch.Tensor] = self.__dict__.setdefault("_on_device", {})
+        slot = (key, str(device))
+        if slot not in cache:
+            cache[slot] = make().to(device)
+        return cache[slot]
+
     def compute_stats(self, probes: Sequence[Probe]) -> dict[str, torch.Tensor]:
         """The preserved-knowledge statistics over `probes` (cached by the caller)."""
         raise NotImplementedError

@@ -53,11 +53,16 @@ class MEMITEditor(ShiftEditor):
     def compute_stats(self, probes: Sequence[Probe]) -> dict[str, torch.Tensor]:
         return key_second_moments(self.adapter, self.down_names, probes, "memit key statistics")
 
-    def moment(self, name: str, width: int) -> torch.Tensor:
-        """The preserved keys' second moment; the identity when there are no train prompts."""
-        return self.stats[name] if name in self.stats else torch.eye(width, dtype=torch.float64)
+    def moment(self, name: str, width: int, device: torch.device) -> torch.Tensor:
+        """The preserved keys' second moment on `device`; the identity when there are no
+        train prompts."""
+
+        def make() -> torch.Tensor:
+            return self.stats.get(name, torch.eye(width, dtype=torch.float64))
+
+        return self.on_device(f"moment:{name}", device, make)
 
     def solve(self, index: int, name: str, keys: torch.Tensor, gap: torch.Tensor) -> torch.Tensor:
         width = keys.shape[1]
         lam = self.config.mom2_weight_per_dim * width
-        return memit_delta(keys, gap, self.moment(name, width).to(keys.device), lam)
+        return memit_delta(keys, gap, self.moment(name, width, keys.device), lam)
