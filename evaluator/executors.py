@@ -138,7 +138,11 @@ def _ray_task(evaluate: Evaluate, spec: Any) -> dict[str, Any]:
 class RayExecutor:
     """Each run is one Ray task with `num_gpus` GPUs, on the cluster at `address` or on a
     local instance (2 CPUs, no dashboard, bound to 127.0.0.1). Progress is per setting:
-    0 of n when sent, n of n when the result comes back."""
+    0 of n when sent, n of n when the result comes back.
+
+    A task whose Ray worker process or node dies is run again on another node, up to
+    `max_retries` times (Ray's system-failure retries); an exception raised by the evaluation
+    itself is never retried, and a task cancelled at the wall-clock limit is not retried."""
 
     def __init__(
         self,
@@ -147,6 +151,7 @@ class RayExecutor:
         num_gpus: float | None = None,
         num_cpus: int = 2,
         evaluate: Evaluate | None = None,
+        max_retries: int = 3,
     ) -> None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports: offline
         if not address:
@@ -168,7 +173,10 @@ class RayExecutor:
             num_gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         self.num_gpus = num_gpus
         self.evaluate = evaluate or default_evaluate
-        self._remote = ray.remote(num_gpus=num_gpus, max_retries=0)(_ray_task)
+        self.max_retries = max_retries
+        self._remote = ray.remote(
+            num_gpus=num_gpus, max_retries=max_retries, retry_exceptions=False
+        )(_ray_task)
         self._current: Any = None
 
     def run(self, spec: Any, progress: Progress) -> dict[str, Any]:
