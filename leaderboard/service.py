@@ -35,6 +35,10 @@ class LeaderboardService:
         """The board's narrow rows (Store.board_rows): no result JSON parsed."""
         return self.store.board_rows(result_ids)
 
+    def board_curves(self, result_ids: Iterable[int] | None = None) -> dict[int, Any]:
+        """result id -> stored lifelong curve (Store.board_curves)."""
+        return self.store.board_curves(result_ids)
+
     def visible_result_ids(self) -> list[int]:
         return self.store.visible_result_ids()
 

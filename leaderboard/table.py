@@ -330,10 +330,10 @@ _BOARD_RENAMES = {"edit_latency_s": "seconds_per_edit"}
 
 def board_wide(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     """One line per stored result, as `Store.board_rows()` returns them (columns, rows)."""
-    wide = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    wide = pd.DataFrame.from_records(rows, columns=list(columns))
     for name in _BOARD_TEXT:
-        if name in wide:
-            wide[name] = wide[name].fillna("").astype(str)
+        if name in wide and wide[name].isna().any():
+            wide[name] = wide[name].fillna("")
     return wide
 
 
@@ -357,7 +357,7 @@ def board_frame(wide: pd.DataFrame) -> pd.DataFrame:
         base[name] = wide[name] if name in wide else pd.Series(index=wide.index, dtype=object)
     for name in ("seconds_per_edit", "seconds_per_edit_p50", "seconds_per_edit_p95",
                  "peak_memory_mb"):  # fmt: skip
-        base[name] = pd.to_numeric(base[name], errors="coerce").astype(float)
+        base[name] = _floats(base[name])
     base["rank"] = None
     parts = []
     for tier in TIERS:
@@ -366,7 +366,7 @@ def board_frame(wide: pd.DataFrame) -> pd.DataFrame:
         for key in BOARD_TIER_KEYS:
             stored = f"{tier}__{key}"
             values = wide[stored] if stored in wide else pd.Series(index=wide.index, dtype=float)
-            part[key] = pd.to_numeric(values, errors="coerce").astype(float)
+            part[key] = _floats(values)
         parts.append(part)
     frame = pd.concat(parts, ignore_index=True)
     for key in BOARD_COLUMNS:  # a column declared after the store's board values: empty
@@ -375,11 +375,19 @@ def board_frame(wide: pd.DataFrame) -> pd.DataFrame:
     return frame[[*BOARD_COLUMNS, *BOARD_ID_COLUMNS]]
 
 
-def board_curves(wide: pd.DataFrame) -> pd.DataFrame:
-    """`lifelong_curves` of the stored results behind a board frame (their stored curves)."""
-    if "lifelong_curve" not in wide or wide.empty:
+def _floats(values: pd.Series) -> pd.Series:
+    if values.dtype == np.float64:
+        return values
+    return pd.to_numeric(values, errors="coerce").astype(float)
+
+
+def board_curves(wide: pd.DataFrame, curves: Mapping[int, Any]) -> pd.DataFrame:
+    """`lifelong_curves` of the stored results behind a board frame: `curves` maps result id
+    to stored curve (`Store.board_curves`)."""
+    if wide.empty or not curves:
         return _curves_frame([])
-    rows = wide[wide["lifelong_curve"].notna()]
+    rows = wide[wide["result_id"].isin(list(curves))]
+    rows = rows.assign(lifelong_curve=[curves[i] for i in rows["result_id"]])
     runs = [
         (
             {

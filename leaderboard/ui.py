@@ -56,6 +56,12 @@ FORM_HELP = {
 }
 
 
+# the leaderboard tab shows the first rows by score (the browser renders a table of thousands
+# of rows slowly); search and filters narrow it, the filtered CSV holds every row
+TABLE_MAX_ROWS = 1000
+TABLE_LABEL = "Click a row for its 95% intervals and provenance"
+
+
 class ResultsCache:
     """Builds the results frame once per change of the stored results (not once per click).
     `version()`, when given, is a cheap token that changes whenever the results change; it
@@ -84,6 +90,10 @@ class ResultsCache:
                 self._key = key
             return key, self._frame, self._curves
 
+    def curves(self) -> pd.DataFrame:
+        """The lifelong curves of the current results."""
+        return self.get()[2]
+
     def full_frame(self) -> tuple[str, pd.DataFrame]:
         """The frame with every column (here the same frame)."""
         key, frame, _ = self.get()
@@ -97,9 +107,10 @@ class BoardCache:
     """The board's frame kept up to date incrementally from a source with the
     LeaderboardService read methods: when `results_version()` changes, only the results that
     became visible since the last refresh are read, as narrow rows (`board(ids)`: stored
-    columns, no JSON parsed), and appended. The full frame (every column: the all-results
-    CSV) is built the same way from full results, only when asked for, and a row's detail
-    reads its one result."""
+    columns, no JSON parsed), and appended. The lifelong curves (`curves()`) and the full frame
+    (every column: the all-results CSV) are brought up to date the same way, only when asked
+    for; a row's detail reads its one result. `get()[2]` holds the curves as of the last
+    `curves()` call."""
 
     def __init__(self, source: Any) -> None:
         self._source = source
@@ -109,7 +120,11 @@ class BoardCache:
         self._ids: set[int] = set()
         self._wide: pd.DataFrame | None = None
         self._frame = board_frame(board_wide(*_empty_board(source)))
-        self._curves = board_curves(self._wide if self._wide is not None else pd.DataFrame())
+        self._curves = board_curves(pd.DataFrame(), {})
+        self._curve_lock = threading.Lock()
+        self._curve_key: str | None = None
+        self._curve_map: dict[int, Any] = {}
+        self._curve_ids: set[int] = set()
         self._full_key: str | None = None
         self._full_ids: set[int] = set()
         self._full = results_frame([])
@@ -135,9 +150,29 @@ class BoardCache:
                 self._wide = wide
                 self._ids = set(wide["result_id"].tolist())
                 self._frame = board_frame(wide)
-                self._curves = board_curves(wide)
             self._key = token
             return self._key, self._frame, self._curves
+
+    def curves(self) -> pd.DataFrame:
+        """The lifelong curves of the visible results, reading only the curves of results
+        that became visible since the last call."""
+        key, _, _ = self.get()
+        with self._curve_lock:
+            if key == self._curve_key:
+                return self._curves
+            with self._lock:
+                ids, wide = set(self._ids), self._wide
+            new = ids - self._curve_ids
+            if new:
+                first = not self._curve_ids
+                self._curve_map.update(self._source.board_curves(None if first else sorted(new)))
+            for gone in set(self._curve_map) - ids:
+                del self._curve_map[gone]
+            self._curve_ids = ids
+            frame = wide if wide is not None else pd.DataFrame()
+            self._curves = board_curves(frame, self._curve_map)
+            self._curve_key = key
+            return self._curves
 
     def full_frame(self) -> tuple[str, pd.DataFrame]:
         """Every column of every visible result (`results_frame`), parsing only the results
@@ -249,14 +284,18 @@ def build_ui(
     manifest_path: Path | None = None,
     refresh_s: float = 5.0,
     board_source: Any | None = None,
+    table_rows: int | None = None,
 ) -> gr.Blocks:
     """Lay out the tabs and wire the callbacks. `submit(form)` returns the success message or
     raises an error carrying `.field`/`.message` (SubmissionError).
 
     With `board_source` (a LeaderboardService), the board reads narrow stored rows and
     refreshes incrementally (BoardCache); without it, every result from `load_results`
-    (ResultsCache). Page load and each refresh first send the table (and the queue), then, as
-    a second step, the CSVs and the plots, so the rows show without waiting for those."""
+    (ResultsCache). Page load and each refresh first send the table, its CSV and the queue,
+    then, as a second step, the plots, so the rows show without waiting for those; the
+    all-results CSV is written when asked for. The table shows the first `table_rows`
+    (default TABLE_MAX_ROWS) rows by score."""
+    table_rows = TABLE_MAX_ROWS if table_rows is None else table_rows
     if board_source is not None:
         cache: ResultsCache | BoardCache = BoardCache(board_source)
         # read the board once in the background, so the first visitor finds it ready
@@ -264,19 +303,56 @@ def build_ui(
     else:
         cache = ResultsCache(load_results, results_version)
 
+    computed: dict[tuple, Any] = {}  # views, CSVs and figures of the current results
+    computed_lock = threading.Lock()
+
+    def memo(key: tuple, make: Callable[[], Any]) -> Any:
+        """What is computed for `key` (the results version first, then the inputs) is computed
+        once per change of the results, not on every page load or refresh."""
+        with computed_lock:
+            if key in computed:
+                return computed[key]
+        value = make()
+        with computed_lock:
+            if any(k[0] != key[0] for k in computed) or len(computed) > 64:
+                computed.clear()
+            computed[key] = value
+        return value
+
     def current_view(setting, tier, types, editors, search):
-        _, frame, _ = cache.get()
-        return leaderboard_view(
-            frame, setting=setting, tier=tier, model_types=types, editors=editors, search=search
-        )
+        key, frame, _ = cache.get()
+        inputs = (setting, tier, tuple(types or ()), tuple(editors or ()), search or "")
+        return memo(
+            (key, "view", *inputs),
+            lambda: leaderboard_view(
+                frame, setting=setting, tier=tier, model_types=types, editors=editors,
+                search=search,
+            ),
+        )  # fmt: skip
 
     def table_update(setting, tier, types, editors, search, columns):
         view = current_view(setting, tier, types, editors, search)
-        return gr.update(value=display_frame(view, columns), datatype=datatypes(columns))
+        shown = view.head(table_rows)
+        label = TABLE_LABEL
+        if len(view) > len(shown):
+            label = (
+                f"Top {len(shown):,} of {len(view):,} rows by score (search or filter to "
+                f"narrow; the CSV holds every row) · {TABLE_LABEL.lower()}"
+            )
+        return gr.update(
+            value=display_frame(shown, columns), datatype=datatypes(columns), label=label
+        )
 
     def filtered_csv(setting, tier, types, editors, search, columns):
-        view = current_view(setting, tier, types, editors, search)
-        return str(write_filtered_csv(view, columns))
+        key, _, _ = cache.get()
+        inputs = (setting, tier, tuple(types or ()), tuple(editors or ()), search or "")
+
+        def write() -> str:
+            view = current_view(setting, tier, types, editors, search)
+            return str(write_filtered_csv(view, columns))
+
+        path = memo((key, "csv", *inputs, tuple(columns or ())), write)
+        return path if Path(path).exists() else write()  # pruned meanwhile: write it again
 
     written: dict[str, str] = {}
 
@@ -308,25 +384,34 @@ def build_ui(
         return interval_details(view, -1)
 
     def efficiency(setting, tier):
-        _, frame, _ = cache.get()
-        view = leaderboard_view(frame, setting=setting, tier=tier)
-        return plots.latency_vs_reliability(view), plots.memory_vs_locality(view)
+        key, frame, _ = cache.get()
+
+        def draw():
+            view = leaderboard_view(frame, setting=setting, tier=tier)
+            return plots.latency_vs_reliability(view), plots.memory_vs_locality(view)
+
+        return memo((key, "efficiency", setting, tier), draw)
 
     def lifelong(lines):
-        _, _, curves = cache.get()
-        chosen = lines if lines else None
-        figs = [
-            plots.lifelong_figure(curves, m, chosen)
-            for m in ("reliability", "generality", "locality")
-        ]
-        choices = sorted(curves["line"].unique().tolist())
+        key, _, _ = cache.get()
+
+        def draw():
+            curves = cache.curves()
+            chosen = lines if lines else None
+            figs = [
+                plots.lifelong_figure(curves, m, chosen)
+                for m in ("reliability", "generality", "locality")
+            ]
+            return sorted(curves["line"].unique().tolist()), figs
+
+        choices, figs = memo((key, "lifelong", tuple(lines or ())), draw)
         return [gr.update(choices=choices, value=[c for c in (lines or []) if c in choices]), *figs]
 
     def filter_choices():
         _, frame, _ = cache.get()
         return (
-            gr.update(choices=sorted(set(frame["model_type"]) - {""})),
-            gr.update(choices=sorted(set(frame["editor"]) - {""})),
+            gr.update(choices=sorted(v for v in frame["model_type"].unique() if v)),
+            gr.update(choices=sorted(v for v in frame["editor"].unique() if v)),
         )
 
     run_submit = make_submit_handler(submit)
@@ -376,15 +461,19 @@ def build_ui(
                     show_search="none",
                     max_height=640,
                     elem_id="leaderboard-table",
-                    label="Click a row for its 95% intervals and provenance",
+                    label=TABLE_LABEL,
                 )
                 details = gr.Markdown("Select a row to see its intervals and provenance.")
                 with gr.Row():
                     filtered_btn = gr.DownloadButton(
                         "Download this table (CSV)", elem_id="download-filtered"
                     )
+                    # every result's JSON is read for this file: written when asked for
+                    all_prepare = gr.Button(
+                        "Prepare all results (CSV)", elem_id="prepare-all", variant="secondary"
+                    )
                     all_btn = gr.DownloadButton(
-                        "Download all results (CSV)", elem_id="download-all"
+                        "Download all results (CSV)", elem_id="download-all", visible=False
                     )
             with gr.Tab("Efficiency", id="efficiency"):
                 with gr.Row():
@@ -488,32 +577,38 @@ def build_ui(
         lines.input(lifelong, lines, [lines, *curve_plots], api_name=False)
 
         def tick(*values):
-            """First step of a refresh: queue and status always; the table, its CSV and the
+            """First step of a refresh: the status line always; the table, its CSV and the
             filter choices only when the stored results changed, so a user's sort and
             selection survive the refresh."""
             *filter_values, seen = values
             key, _, _ = cache.get()
-            live = [queue_frame(load_requests()), status() if status else ""]
+            live = [status() if status else "", key]
             if key == seen:
-                return [gr.skip()] * len(table_outputs) + [*live, seen]
+                return [gr.skip()] * len(table_outputs) + live
             return [
                 table_update(*filter_values),
                 filtered_csv(*filter_values),
                 *filter_choices(),
                 *live,
-                key,
             ]
 
         def tick_rest(*values):
-            """Second step: the all-results CSV and the plots, when the results changed."""
+            """Second step: the queue tab always; the plots when the results changed (and
+            the all-results CSV prepared for older results is withdrawn)."""
             eff_s, eff_t, chosen_lines, seen = values
             key, _, _ = cache.get()
+            queue = queue_frame(load_requests())
             if key == seen:
-                return [gr.skip()] * len(rest_outputs) + [seen]
-            return [all_csv(), *efficiency(eff_s, eff_t), *lifelong(chosen_lines), key]
+                return [queue, *[gr.skip()] * len(rest_outputs), seen]
+            stale = gr.update(visible=False) if seen is not None else gr.skip()
+            return [queue, stale, *efficiency(eff_s, eff_t), *lifelong(chosen_lines), key]
+
+        all_prepare.click(
+            lambda: gr.update(value=all_csv(), visible=True), None, all_btn, api_name=False
+        )
 
         table_outputs = [table, filtered_btn, types, editors]
-        live_outputs = [queue_table, status_line, last_key]
+        live_outputs = [status_line, last_key]
         rest_inputs = [eff_setting, eff_tier, lines, rest_key]
         rest_outputs = [
             all_btn,
@@ -524,8 +619,13 @@ def build_ui(
         ]
         for trigger in (timer.tick, app.load):
             trigger(
-                tick, [*filters, last_key], [*table_outputs, *live_outputs], api_name=False
-            ).then(tick_rest, rest_inputs, [*rest_outputs, rest_key], api_name=False)
+                tick,
+                [*filters, last_key],
+                [*table_outputs, *live_outputs],
+                api_name=False,
+            ).then(
+                tick_rest, rest_inputs, [queue_table, *rest_outputs, rest_key], api_name=False
+            )
         editor.change(pick_editor, editor, [editor_config, editor_help], api_name=False)
         submit_btn.click(
             run_submit,

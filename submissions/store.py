@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from submissions.board import BOARD_JSON_COLUMNS
 from submissions.quotas import Quota
 from submissions.record import SubmissionRecord
 from submissions.schema import ACTIVE_KEY as _active_key
@@ -75,7 +76,7 @@ BOARD_KEYS: tuple[str, ...] = (
     "created_at",
     "edit_latency_s",
     "peak_memory_mb",
-    *BOARD_COLUMN_NAMES,
+    *(name for name in BOARD_COLUMN_NAMES if name not in BOARD_JSON_COLUMNS),
 )
 
 
@@ -372,6 +373,25 @@ class Store:
             created_at=_aware(row.created_at),
         )
 
+    def board_curves(self, result_ids: Iterable[int] | None = None) -> dict[int, list[Any]]:
+        """result id -> stored lifelong curve, for the visible results that have one (or
+        those of `result_ids`)."""
+        query = (
+            sa.select(results_table.c.id, results_table.c.lifelong_curve)
+            .join(requests_table, requests_table.c.id == results_table.c.request_id)
+            .where(
+                requests_table.c.state == FINISHED,
+                results_table.c.setting == "lifelong",
+                results_table.c.lifelong_curve.is_not(None),
+            )
+        )
+        curves: dict[int, list[Any]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(result_ids):
+                selected = query if chunk is None else query.where(results_table.c.id.in_(chunk))
+                curves.update((row.id, row.lifelong_curve) for row in conn.execute(selected))
+        return {k: v for k, v in curves.items() if v}
+
     def visible_result_ids(self) -> list[int]:
         """Ids of the results the board shows (those of FINISHED requests), ascending. The set
         only grows: a result becomes visible when its request finishes and never changes
@@ -387,23 +407,34 @@ class Store:
 
     def board_rows(self, result_ids: Iterable[int] | None = None) -> BoardRows:
         """The board's narrow rows of every visible result (or of `result_ids` among them),
-        oldest first; see BoardRows. One query, no JSON parsed except the small lifelong
-        curve of lifelong results."""
+        oldest first; see BoardRows. One query, no JSON parsed (the lifelong curves, which
+        only the Lifelong tab draws, come from `board_curves`)."""
         columns = [
             results_table.c.id.label("result_id"),
-            *(results_table.c[name] for name in BOARD_KEYS[1:]),
+            # only ordered by: the stored text as is (no per-row date parsing on SQLite)
+            *(
+                sa.type_coerce(results_table.c[name], sa.String).label(name)
+                if name == "created_at"
+                else results_table.c[name]
+                for name in BOARD_KEYS[1:]
+            ),
         ]
         query = (
             sa.select(*columns)
             .join(requests_table, requests_table.c.id == results_table.c.request_id)
             .where(requests_table.c.state == FINISHED)
-            .order_by(results_table.c.created_at, results_table.c.id)
         )
         rows: list[tuple[Any, ...]] = []
         with self._read() as conn:
             for chunk in _chunks(result_ids):
                 selected = query if chunk is None else query.where(results_table.c.id.in_(chunk))
-                rows.extend(tuple(row) for row in conn.execute(selected))
+                result = conn.execute(selected)
+                try:  # the driver's own tuples: these columns need no conversion
+                    rows.extend(tuple(row) for row in result.cursor.fetchall())
+                finally:
+                    result.close()
+        created = BOARD_KEYS.index("created_at")
+        rows.sort(key=lambda row: (row[created], row[0]))
         return BoardRows(BOARD_KEYS, rows)
 
     def results_version(self) -> str:

@@ -375,9 +375,10 @@ def test_board_rows_hold_the_boards_columns_without_parsing_json(store):
     assert single[tier_column("understanding", "generality")] is None
     assert single[tier_column("overall", "pre_accuracy")] == pytest.approx(0.4)
     assert single["seconds_per_edit_p95"] == 0.9 and single["peak_memory_mb"] == 99.0
-    assert single["lifelong_curve"] is None
-    assert lines["lifelong"]["lifelong_curve"] == [{"edits": 1, "reliability": 1.0}]
+    assert "lifelong_curve" not in single  # the board's rows carry no JSON
     ids = store.visible_result_ids()
+    curve = [{"edits": 1, "reliability": 1.0}]
+    assert store.board_curves() == {lines["lifelong"]["result_id"]: curve}
     assert len(ids) == 2 and [r[0] for r in store.board_rows(ids[1:]).rows] == ids[1:]
     detail = store.get_result(row.id, "lifelong")
     assert detail.result["setting"] == "lifelong" and store.get_result(row.id, "x") is None
