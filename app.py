@@ -2,6 +2,11 @@
 
 On a fresh machine it builds what is missing (benchmark, zoo models) in the background,
 queues the baseline submissions and runs an in-process worker, so rows appear as results land.
+
+As a Hugging Face Space (`python app.py` with no arguments) the defaults come from the
+environment: GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (set by the Space) for the interface and
+port, and MME_SERVE_ONLY=1 for --no-build --no-worker (the store is the external
+MME_STORE_URL; the GPU workers evaluate). See docs/deploy.md.
 """
 
 from __future__ import annotations
@@ -13,23 +18,42 @@ import sys
 from pathlib import Path
 
 
+def env_flag(name: str) -> bool:
+    """True when the environment variable is set to 1/true/yes (any case)."""
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes"}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    serve_only = env_flag("MME_SERVE_ONLY")
     parser = argparse.ArgumentParser(
         prog="python app.py",
         description="Serve the MultiMedEdit leaderboard; on first start build the benchmark and "
         "zoo models, queue the baselines and evaluate them in-process.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    parser.add_argument("--port", type=int, default=7860, help="port to listen on")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="interface to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        help="port to listen on (default: $GRADIO_SERVER_PORT or 7860)",
+    )
     parser.add_argument(
         "--no-worker",
         action="store_true",
-        help="do not evaluate requests in this process (workers run elsewhere)",
+        default=serve_only,
+        help="do not evaluate requests in this process (workers run elsewhere; default when "
+        "MME_SERVE_ONLY=1)",
     )
     parser.add_argument(
         "--no-build",
         action="store_true",
-        help="do not build missing data nor queue baselines; serve what the store holds",
+        default=serve_only,
+        help="do not build missing data nor queue baselines; serve what the store holds "
+        "(default when MME_SERVE_ONLY=1)",
     )
     parser.add_argument(
         "--quick",

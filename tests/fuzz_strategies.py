@@ -5,6 +5,7 @@ as (field, value), where the field is the one a correct refusal must name. The b
 from __future__ import annotations
 
 import math
+import unicodedata
 from typing import Any
 
 from hypothesis import strategies as st
@@ -179,7 +180,8 @@ def settings(json_only: bool):
 
 def contact(json_only: bool):
     def reachable(text: str) -> bool:
-        text = text.strip()
+        # judged as the server sees it: control, format and unassigned characters stripped
+        text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("C")).strip()
         return bool(EMAIL.match(text) or HANDLE.match(text) or text.startswith("http"))
 
     other = st.text(max_size=60).filter(lambda t: t.strip() and not reachable(t))
