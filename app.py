@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    from evaluator import paths
+    from backend.bootstrap import BootstrapOptions, start_in_background
+    from contract import paths
     from evaluator.editors.registry import editor_names
-    from leaderboard.bootstrap import BootstrapOptions, start_in_background
     from leaderboard.service import LeaderboardService, launch_kwargs
     from leaderboard.ui import build_service_ui
     from submissions import Store

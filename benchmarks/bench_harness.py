@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from evaluator import paths
+from contract import paths
 from evaluator.benchmark import load_benchmark
 from evaluator.editors.registry import editor_names
 from evaluator.efficiency import PeakMemory

@@ -18,11 +18,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from evaluator import paths
+from contract import paths
+from contract.names import SETTINGS
 from evaluator.benchmark import load_benchmark
 from evaluator.editors.registry import editor_names
 from evaluator.models import load_vlm
-from evaluator.result import SETTINGS, write_result
+from evaluator.result import write_result
 from evaluator.run import RunSpec, run_evaluation
 
 HEADER = (

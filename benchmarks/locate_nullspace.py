@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
-from evaluator import paths
+from contract import paths
 from evaluator.benchmark import load_benchmark
 from evaluator.benchmark.case import Case
 from evaluator.editors.locate import LocateEditor, read_last

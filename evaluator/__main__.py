@@ -12,7 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "editors": ("evaluator.editors.cli", "list editors with their config fields"),
     "editor": ("evaluator.editors.train_cli", "train a learned editor (mend, serac) ahead of runs"),
     "run": ("evaluator.run_cli", "evaluate one editor on one model (single or lifelong)"),
-    "worker": ("evaluator.worker_cli", "claim queued submissions and evaluate them"),
+    "worker": ("backend.worker_cli", "claim queued submissions and evaluate them"),
 }
 
 

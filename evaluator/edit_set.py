@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from evaluator.benchmark.case import TASKS
+from contract.names import TASKS
 
 
 @dataclass(frozen=True)

@@ -14,31 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from contract.names import (
+    GENERALITY_PARTS,
+    HEADLINE_METRICS,
+    LOCALITY_PARTS,
+    METRICS,
+    TIERS,
+)
 from evaluator.models.probe import ProbeScore
 
-TIERS = ("overall", "understanding", "reasoning")
-BASE_METRICS = (
-    "reliability",
-    "generality_text",
-    "generality_image",
-    "locality_text",
-    "locality_image",
-    "locality_mc",
-)
-HEADLINE_METRICS = ("reliability", "generality", "locality")
-GENERALITY_PARTS = ("generality_text", "generality_image")
-LOCALITY_PARTS = ("locality_text", "locality_image", "locality_mc")
-METRICS = (
-    "score",
-    "reliability",
-    "generality",
-    *GENERALITY_PARTS,
-    "locality",
-    *LOCALITY_PARTS,
-)
-# pre-edit: accuracy on the whole split (a property of the model); reliability and generality
-# on the edit set (reliability is 0 there by construction: the edits are the model's errors)
-PRE_EDIT_METRICS = ("accuracy", "reliability", "generality")
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
 

@@ -18,13 +18,12 @@ from typing import Any
 
 import torch
 
-from evaluator.metrics import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, TIERS
+from contract.names import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, SETTINGS, TIERS
 from evaluator.version import HARNESS_VERSION
 
 # 2: edits are the model's errors (benchmark.split_cases/errors/edits, pre_edit.accuracy),
 # locality_mc and the headline score with its own interval, notes
 SCHEMA_VERSION = 2
-SETTINGS = ("single", "lifelong")
 TOP_LEVEL_KEYS = (
     "schema_version",
     "model",

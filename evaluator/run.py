@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evaluator.benchmark.case import TASKS
+from contract.names import SETTINGS, TASKS
 from evaluator.edit_set import EditSet, choose_edits
 from evaluator.editors.base import ConfigError, EditorConfig
 from evaluator.editors.registry import get_editor, parse_editor_config
@@ -25,7 +25,7 @@ from evaluator.protocols import (
     run_lifelong,
     run_single,
 )
-from evaluator.result import SCHEMA_VERSION, SETTINGS, environment, utc_now, validate_result
+from evaluator.result import SCHEMA_VERSION, environment, utc_now, validate_result
 from evaluator.snapshot import ModelGuard
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from contract.names import HEADLINE_METRICS
 from evaluator.editors.base import ConfigError
-from evaluator.metrics import HEADLINE_METRICS
 from evaluator.result import write_result
 from evaluator.run import EVALUATION_SPLITS, RunSpec, run_evaluation
 

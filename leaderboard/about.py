@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evaluator import paths
+from contract import paths
 
 
 def hidden_split_sha256(manifest_path: Path | None = None) -> str | None:

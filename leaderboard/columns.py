@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from evaluator.metrics import METRICS, TIERS
-from evaluator.result import SETTINGS
+from contract.names import METRICS, SETTINGS, TIERS
 
 # METRICS, SETTINGS and TIERS are the evaluator's, re-exported for the table and the UI
 __all__ = [

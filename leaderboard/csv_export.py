@@ -3,7 +3,7 @@ filtered, and every result with every metric, interval, efficiency figure and pr
 
 Every text cell that a spreadsheet would read as a formula (starting with =, +, -, @, tab or
 carriage return: the OWASP rule) is prefixed with a single quote; numbers stay numbers. Old
-files are pruned whenever a new one is written (evaluator.limits: DOWNLOADS_MAX_FILES,
+files are pruned whenever a new one is written (contract.limits: DOWNLOADS_MAX_FILES,
 DOWNLOADS_MAX_AGE_S)."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from evaluator import paths
-from evaluator.limits import DOWNLOADS_MAX_AGE_S, DOWNLOADS_MAX_FILES
+from contract import paths
+from contract.limits import DOWNLOADS_MAX_AGE_S, DOWNLOADS_MAX_FILES
 from leaderboard.columns import COLUMNS, visible_columns
 
 ALL_RESULTS_KEYS = [c.key for c in COLUMNS if c.key not in ("model", "rank")]

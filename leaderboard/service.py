@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from evaluator import paths
-from evaluator.limits import UPLOAD_MAX_BYTES, models_root
-from leaderboard.bootstrap import BootstrapStatus
+from backend.bootstrap import BootstrapStatus
+from contract import paths
+from contract.limits import UPLOAD_MAX_BYTES, models_root
 
 # the queue tab lists every pending and running request and this many of the latest others
 RECENT_DONE_REQUESTS = 200
@@ -78,7 +78,7 @@ class LeaderboardService:
 
 def launch_kwargs(store_url: str | None = None) -> dict[str, Any]:
     """allowed_paths: only the downloads folder; blocked: the benchmark, models and store;
-    uploads: none (the app has no upload field; evaluator.limits.UPLOAD_MAX_BYTES)."""
+    uploads: none (the app has no upload field; contract.limits.UPLOAD_MAX_BYTES)."""
     downloads = paths.downloads_dir()
     downloads.mkdir(parents=True, exist_ok=True)
     blocked = [paths.benchmark_dir(), paths.home() / "models", models_root()]

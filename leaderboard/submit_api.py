@@ -10,7 +10,8 @@ from typing import Any
 
 import gradio as gr
 
-from submissions import FORM_FIELDS, MODEL_TYPES, SETTINGS, SubmissionError, form_from_values
+from contract.names import MODEL_TYPES, SETTINGS
+from submissions import FORM_FIELDS, SubmissionError, form_from_values
 
 log = logging.getLogger(__name__)
 

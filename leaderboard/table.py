@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluator.metrics import HEADLINE_METRICS, PRE_EDIT_METRICS
-from leaderboard.columns import COLUMNS, METRICS, TIERS, Column, visible_columns
+from contract.names import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, TIERS
+from leaderboard.columns import COLUMNS, Column, visible_columns
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 REQUEST_FIELDS = (
@@ -315,9 +315,7 @@ BOARD_TIER_KEYS: tuple[str, ...] = (
 # the columns of `board_frame`, in columns.py order: every column the leaderboard tab can
 # show, plus what ranking, filters and search read
 BOARD_COLUMNS: tuple[str, ...] = tuple(
-    c.key
-    for c in COLUMNS
-    if c.displayed or c.key in ("model_id", "tier", *BOARD_TIER_KEYS)
+    c.key for c in COLUMNS if c.displayed or c.key in ("model_id", "tier", *BOARD_TIER_KEYS)
 )
 # identify the stored result behind a board line (for its detail and incremental refresh)
 BOARD_ID_COLUMNS: tuple[str, ...] = ("result_id", "request_id")
@@ -399,8 +397,12 @@ def board_curves(wide: pd.DataFrame, curves: Mapping[int, Any]) -> pd.DataFrame:
             curve,
         )
         for model_id, editor, config_hash, version, curve in zip(
-            rows["model_id"], rows["editor"], rows["config_hash"], rows["benchmark_version"],
-            rows["lifelong_curve"], strict=True,
+            rows["model_id"],
+            rows["editor"],
+            rows["config_hash"],
+            rows["benchmark_version"],
+            rows["lifelong_curve"],
+            strict=True,
         )  # fmt: skip
     ]
     return _curves_frame(runs)

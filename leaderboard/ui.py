@@ -13,8 +13,9 @@ import gradio as gr
 import pandas as pd
 import yaml
 
+from contract.names import SETTINGS, TIERS
 from leaderboard import about, plots
-from leaderboard.columns import SETTINGS, TIERS, default_visible, hideable, label_of
+from leaderboard.columns import default_visible, hideable, label_of
 from leaderboard.csv_export import write_all_results_csv, write_filtered_csv
 from leaderboard.queue_view import queue_frame
 from leaderboard.submit_api import (
@@ -207,7 +208,7 @@ def _empty_board(source: Any) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
 
 def _result_ids_of(rows: list[Any], wide: pd.DataFrame | None) -> list[int]:
     """For each line of results_frame(rows) (3 per row: one per tier), its result id."""
-    from leaderboard.columns import TIERS
+    from contract.names import TIERS
 
     if wide is None or not len(wide):
         return [-1] * (len(rows) * len(TIERS))
@@ -623,9 +624,7 @@ def build_ui(
                 [*filters, last_key],
                 [*table_outputs, *live_outputs],
                 api_name=False,
-            ).then(
-                tick_rest, rest_inputs, [queue_table, *rest_outputs, rest_key], api_name=False
-            )
+            ).then(tick_rest, rest_inputs, [queue_table, *rest_outputs, rest_key], api_name=False)
         editor.change(pick_editor, editor, [editor_config, editor_help], api_name=False)
         submit_btn.click(
             run_submit,

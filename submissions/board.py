@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from evaluator.metrics import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, TIERS
+from contract.names import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, TIERS
 
 __all__ = [
     "BOARD_FLOAT_COLUMNS",

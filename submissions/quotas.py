@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from evaluator.limits import QUOTA_MAX_REQUESTS, QUOTA_WINDOW, clip
+from contract.limits import QUOTA_MAX_REQUESTS, QUOTA_WINDOW, clip
 
 
 class QuotaExceededError(Exception):

@@ -8,11 +8,9 @@ import json
 import unicodedata
 from typing import Any
 
-from evaluator.result import SETTINGS
+from contract.names import MODEL_TYPES, SETTINGS
 
 __all__ = ["MODEL_TYPES", "SETTINGS", "SubmissionRecord", "identity_key"]
-
-MODEL_TYPES = ("general", "medical")
 
 
 def identity_key(text: str) -> str:

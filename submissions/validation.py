@@ -3,7 +3,7 @@
 Form keys (FORM_FIELDS, in the order of the app's form and API): model_id, revision (optional),
 model_type, editor, editor_config (YAML/JSON text, optional), settings (a list or a
 comma-separated string), submitter, organisation, contact, description (optional), link
-(optional). Every limit comes from `evaluator.limits`.
+(optional). Every limit comes from `contract.limits`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from evaluator.limits import (
+from contract.limits import (
     ERROR_MAX_CHARS,
     FIELD_MAX_CHARS,
     MAX_PARAMETERS,
@@ -26,8 +26,9 @@ from evaluator.limits import (
     models_root,
     shorten,
 )
+from contract.names import MODEL_TYPES, SETTINGS
 from submissions.quotas import Quota, QuotaExceededError
-from submissions.record import MODEL_TYPES, SETTINGS, SubmissionRecord
+from submissions.record import SubmissionRecord
 from submissions.store import DuplicateRequestError, RequestRow, Store, utc_now
 
 FORM_FIELDS = (
@@ -64,7 +65,7 @@ class SubmissionError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class SubmissionLimits:
     """Configurable limits: the largest model accepted, the per-organisation quota, and the
-    folder whose sub-folders are served local models (None: `evaluator.limits.models_root()`,
+    folder whose sub-folders are served local models (None: `contract.limits.models_root()`,
     i.e. $MME_MODELS_ROOT or MME_HOME/models)."""
 
     max_parameters: int = MAX_PARAMETERS

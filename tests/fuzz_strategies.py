@@ -10,8 +10,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from evaluator.limits import FIELD_MAX_CHARS, SETTINGS_MAX_ITEMS
-from submissions import MODEL_TYPES, SETTINGS
+from contract.limits import FIELD_MAX_CHARS, SETTINGS_MAX_ITEMS
+from contract.names import MODEL_TYPES, SETTINGS
 from submissions.validation import EMAIL, HANDLE
 
 SERVED = "served-model-q7"  # the served model's folder name: no generated path may name it

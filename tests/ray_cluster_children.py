@@ -65,8 +65,8 @@ def main(argv: list[str]) -> int:
     import signal
     import threading
 
-    from evaluator.executors import RayExecutor
-    from evaluator.worker import Worker
+    from backend.executors import RayExecutor
+    from backend.worker import Worker
     from submissions.store import Store
 
     store_url, address, worker_id = argv

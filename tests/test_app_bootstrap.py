@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import threading
 
-from evaluator.editors.registry import editor_names
-from leaderboard.bootstrap import (
+from backend.bootstrap import (
     BASELINE_SUBMITTER,
     BootstrapOptions,
     BootstrapStatus,
     first_start,
     queue_baselines,
 )
+from evaluator.editors.registry import editor_names
 from submissions import Store
 
 
@@ -81,8 +81,8 @@ def test_a_retrained_model_gets_its_baselines_queued_again(
 def test_a_built_benchmark_of_another_version_is_rebuilt(tmp_path, monkeypatch):
     import json
 
+    from backend.bootstrap import ensure_benchmark
     from evaluator.benchmark.release import VERSION
-    from leaderboard.bootstrap import ensure_benchmark
     from tests.fixtures.benchmark import write_tiny_npz
 
     monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))

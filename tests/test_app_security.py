@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from evaluator import paths
+from contract import paths
 from leaderboard.csv_export import write_all_results_csv
 from leaderboard.table import results_frame
 from submissions import Store

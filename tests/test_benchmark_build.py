@@ -11,9 +11,9 @@ import datasets
 import numpy as np
 import pytest
 
+from contract.names import SPLITS
 from evaluator.benchmark import load_benchmark
 from evaluator.benchmark.builder import build_benchmark
-from evaluator.benchmark.case import SPLITS
 from evaluator.benchmark.reasoning import check_needs_several_frames
 from evaluator.benchmark.release import NAME, VERSION
 from evaluator.benchmark.vocab import DEFAULT_FLAGS, subset

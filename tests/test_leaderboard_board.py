@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from leaderboard.columns import SETTINGS, TIERS
+from contract.names import SETTINGS, TIERS
 from leaderboard.service import LeaderboardService
 from leaderboard.table import (
     BOARD_COLUMNS,

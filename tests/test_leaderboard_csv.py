@@ -6,8 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from evaluator import paths
-from leaderboard.columns import METRICS, default_visible
+from contract import paths
+from contract.names import METRICS
+from leaderboard.columns import default_visible
 from leaderboard.csv_export import ALL_RESULTS_KEYS, write_all_results_csv, write_filtered_csv
 from leaderboard.table import leaderboard_view, results_frame
 from submissions import Store

@@ -8,7 +8,8 @@ import math
 import pandas as pd
 import pytest
 
-from leaderboard.columns import COLUMNS, METRICS, TIERS, default_visible, hideable, label_of
+from contract.names import METRICS, TIERS
+from leaderboard.columns import COLUMNS, default_visible, hideable, label_of
 from leaderboard.table import (
     display_frame,
     interval_details,

@@ -5,15 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from evaluator.metrics import (
-    BASE_METRICS,
-    METRICS,
-    CaseScores,
-    locality_share,
-    score_case,
-    summarize,
-    summarize_cases,
-)
+from contract.names import BASE_METRICS, METRICS
+from evaluator.metrics import CaseScores, locality_share, score_case, summarize, summarize_cases
 from evaluator.models.probe import ProbeScore
 
 

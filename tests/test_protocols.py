@@ -4,7 +4,7 @@ evaluation (locality against an already-edited model, no restore between edits) 
 import pytest
 
 import tests.planted_editors  # noqa: F401  (registers the planted editors)
-from evaluator.metrics import TIERS
+from contract.names import TIERS
 from evaluator.protocols import clear_reference_cache, lifelong_checkpoints
 from evaluator.run import RunSpec, evaluate, run_evaluation
 from evaluator.snapshot import ModelChangedError, model_hash

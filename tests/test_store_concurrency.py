@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.executors import LocalExecutor
-from evaluator.worker import Worker
+from backend.executors import LocalExecutor
+from backend.worker import Worker
 from submissions import Quota, Store, SubmissionError, SubmissionLimits, submit
 from submissions.store import FINISHED
 from tests.test_store import make_record

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from evaluator.executors import LocalExecutor
-from evaluator.worker import Worker
+from backend.executors import LocalExecutor
+from backend.worker import Worker
 from submissions.record import SubmissionRecord
 from submissions.store import FAILED, FINISHED, PENDING, RUNNING, Store
 

@@ -12,8 +12,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from evaluator.executors import LocalExecutor
-from evaluator.worker import Worker
+from backend.executors import LocalExecutor
+from backend.worker import Worker
 from submissions.record import SubmissionRecord
 from submissions.store import FAILED, FINISHED, RUNNING, Store
 
@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOOMED_WORKER = textwrap.dedent(
     """
     import sys, time
-    from evaluator.executors import LocalExecutor
-    from evaluator.worker import Worker
+    from backend.executors import LocalExecutor
+    from backend.worker import Worker
     from submissions.store import Store
 
     def evaluate(spec, progress):

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from evaluator.executors import LocalExecutor, RayExecutor
-from evaluator.worker import Worker
+from backend.executors import LocalExecutor, RayExecutor
+from backend.worker import Worker
 from submissions.record import SubmissionRecord
 from submissions.store import FAILED, FINISHED, Store
 

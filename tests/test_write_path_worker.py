@@ -10,8 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from evaluator import limits
-from evaluator.executors import (
+from backend.executors import (
     LocalExecutor,
     ProcessExecutor,
     RayExecutor,
@@ -19,7 +18,8 @@ from evaluator.executors import (
     _relay,
     make_executor,
 )
-from evaluator.worker import Worker
+from backend.worker import Worker
+from contract import limits
 from submissions.record import SubmissionRecord
 from submissions.store import FAILED, FINISHED, Store
 from tests.write_path_children import failing_evaluate, quick_result, sleepy_evaluate

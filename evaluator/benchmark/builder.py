@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from contract.names import SPLITS, TASKS
 from evaluator.benchmark.card import dataset_card
-from evaluator.benchmark.case import SPLITS, TASKS, Case
+from evaluator.benchmark.case import Case
 from evaluator.benchmark.cases import CaseFactory
 from evaluator.benchmark.pool import SplitPool, build_pools
 from evaluator.benchmark.release import NAME, VERSION

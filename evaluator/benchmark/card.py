@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evaluator.benchmark.case import SPLITS, TASKS
+from contract.names import SPLITS, TASKS
 from evaluator.benchmark.vocab import subset
 
 MEDMNIST_CITATION = (

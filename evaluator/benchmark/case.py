@@ -6,9 +6,6 @@ from dataclasses import dataclass
 
 from PIL.Image import Image
 
-TASKS = ("understanding", "reasoning")
-SPLITS = ("train", "public", "hidden")
-
 
 @dataclass(frozen=True)
 class Case:

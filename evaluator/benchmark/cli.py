@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from evaluator import paths
+from contract import paths
+from contract.names import SPLITS, TASKS
 from evaluator.benchmark.builder import SCALES
-from evaluator.benchmark.case import SPLITS, TASKS
 from evaluator.benchmark.sources import MedMNISTSourceError
 from evaluator.benchmark.vocab import DEFAULT_FLAGS
 

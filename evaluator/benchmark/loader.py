@@ -12,7 +12,8 @@ import PIL.Image
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from evaluator.benchmark.case import SPLITS, BenchmarkSplit
+from contract.names import SPLITS
+from evaluator.benchmark.case import BenchmarkSplit
 from evaluator.benchmark.content import IMAGE_FIELDS, canonical_sha256
 from evaluator.benchmark.validation import check_columns, rows_to_cases
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from PIL.Image import Image
 
-from evaluator.benchmark.case import TASKS, Case
+from contract.names import TASKS
+from evaluator.benchmark.case import Case
 from evaluator.benchmark.content import IMAGE_FIELDS, OPTIONAL_FIELDS, REQUIRED_FIELDS
 
 FRAMES = {"understanding": (1, 1), "reasoning": (2, 4)}

@@ -13,8 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from evaluator.limits import clip
-from evaluator.safe_yaml import ConfigError, load_config_text
+from contract.limits import clip
+from contract.safe_yaml import ConfigError, load_config_text
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Case, Edit

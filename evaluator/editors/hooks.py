@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from contract.limits import LAYER_INDEX_MAX
 from evaluator.editors.base import Bounds, ConfigError
-from evaluator.limits import LAYER_INDEX_MAX
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from evaluator import paths
+from contract import paths
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
 from evaluator.editors.hooks import (
     IGNORE,

@@ -16,9 +16,9 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from contract.limits import clip
+from contract.safe_yaml import load_config_text
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
-from evaluator.limits import clip
-from evaluator.safe_yaml import load_config_text
 
 PLUGIN_GROUP = "multimededit.editors"
 EDITORS: dict[str, type[Editor]] = {}
@@ -60,7 +60,7 @@ def get_editor(name: str) -> type[Editor]:
 def parse_editor_config(name: str, config: str | Mapping[str, Any] | None) -> EditorConfig:
     """Parse YAML or JSON text (or a mapping) into the editor's checked config dataclass.
 
-    Text goes through `evaluator.safe_yaml.load_config_text` (size cap, no anchors or aliases,
+    Text goes through `contract.safe_yaml.load_config_text` (size cap, no anchors or aliases,
     capped nodes and nesting); every field is then checked against its type and bounds.
     """
     editor = get_editor(name)

@@ -1,5 +1,5 @@
 """Learned editors (MEND, SERAC) are trained on a benchmark's train split before they edit.
-This module stores a trained editor under `evaluator.paths.home()` / editors / <editor> / <key>
+This module stores a trained editor under `contract.paths.home()` / editors / <editor> / <key>
 beside a card, and loads it back: a run loads the matching trained editor, or trains it first.
 
 The key is a sha256 over the editor's name, its training fields, the model's identity (its
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from safetensors.torch import load_file, save_file
 
-from evaluator import paths
+from contract import paths
 from evaluator.benchmark.case import Edit, letter_of
 from evaluator.editors.base import Editor, EditorConfig
 from evaluator.models.probe import Probe

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from evaluator import paths
+from contract import paths
 from evaluator.models.tiny import ARCHES
 
 

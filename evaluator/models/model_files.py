@@ -11,7 +11,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from evaluator.limits import MODEL_CONFIG_MAX_BYTES, SAFETENSORS_HEADER_MAX_BYTES, clip, shorten
+from contract.limits import MODEL_CONFIG_MAX_BYTES, SAFETENSORS_HEADER_MAX_BYTES, clip, shorten
 
 # bytes per element of each safetensors dtype (sub-byte and unknown dtypes skip the size check)
 DTYPE_BYTES = {

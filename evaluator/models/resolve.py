@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluator.limits import MODEL_MAX_WEIGHT_FILES, clip, shorten
+from contract.limits import MODEL_MAX_WEIGHT_FILES, clip, shorten
 from evaluator.models.model_files import (
     ModelResolutionError,
     num_layers,

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from evaluator.limits import CONFIG_MAX_CHARS, CONFIG_MAX_DEPTH, CONFIG_MAX_NODES, clip, shorten
+from contract.limits import CONFIG_MAX_CHARS, CONFIG_MAX_DEPTH, CONFIG_MAX_NODES, clip, shorten
 
 
 class ConfigError(ValueError):

@@ -1,7 +1,7 @@
 """The worker: claim the oldest PENDING request, hold its lease with a heartbeat, evaluate each
 requested setting on the hidden split, store the results, and mark it FINISHED or FAILED.
 
-A request has a wall-clock limit (`run_timeout_s`, default `evaluator.limits.run_timeout_s()`:
+A request has a wall-clock limit (`run_timeout_s`, default `contract.limits.run_timeout_s()`:
 $MME_RUN_TIMEOUT_S, else 6 h on a GPU machine and 2 h without one):
 past it the run is stopped (at its next progress report, or by the executor's `cancel()`), the
 request is FAILED with that reason and the worker moves on."""
@@ -19,10 +19,10 @@ import traceback
 import uuid
 from typing import Any
 
-from evaluator.executors import Executor
-from evaluator.limits import RUN_TIMEOUT_GRACE_S
-from evaluator.limits import run_timeout_s as default_run_timeout_s
-from evaluator.safe_yaml import load_config_text
+from backend.executors import Executor
+from contract.limits import RUN_TIMEOUT_GRACE_S
+from contract.limits import run_timeout_s as default_run_timeout_s
+from contract.safe_yaml import load_config_text
 
 log = logging.getLogger(__name__)
 LOG_TAIL_LINES = 50

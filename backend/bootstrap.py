@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evaluator import paths
+from contract import paths
 from evaluator.benchmark.release import VERSION
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,8 @@ def ensure_zoo_model(
 def queue_baselines(store: Any, models: list[Path], status: BootstrapStatus) -> int:
     """Submit every built-in editor on each zoo model (single and lifelong) through the same
     submit() path as the form; requests already in the store are not submitted again."""
+    from contract.limits import models_root
     from evaluator.editors.registry import editor_names
-    from evaluator.limits import models_root
     from evaluator.models.resolve import resolve_served_model
     from submissions import Quota, SubmissionError, SubmissionLimits, submit
 
@@ -186,8 +186,8 @@ def _cheap_first(editor: str) -> tuple[int, str]:
 def make_worker(store: Any, benchmark: Path, options: BootstrapOptions) -> Any:
     """The in-process worker on the hidden split; in quick mode every run is limited to
     `quick_cases` edits over both tiers (the result's benchmark.edits says so)."""
-    from evaluator.executors import LocalExecutor, default_evaluate
-    from evaluator.worker import Worker
+    from backend.executors import LocalExecutor, default_evaluate
+    from backend.worker import Worker
 
     executor = LocalExecutor()
     if options.quick:

@@ -84,7 +84,7 @@ RUN_TIMEOUT_GRACE_S = 30.0
 
 def models_root() -> Path:
     """The served-models folder: $MME_MODELS_ROOT, else MME_HOME/models (default data/models)."""
-    from evaluator import paths
+    from contract import paths
 
     configured = os.environ.get(MODELS_ROOT_ENV)
     return Path(configured).resolve() if configured else paths.home() / "models"

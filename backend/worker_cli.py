@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 
-from evaluator import paths
+from contract import paths
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -82,8 +82,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from evaluator.executors import make_executor
-    from evaluator.worker import Worker
+    from backend.executors import make_executor
+    from backend.worker import Worker
     from submissions.store import Store
 
     logging.basicConfig(

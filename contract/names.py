@@ -1,0 +1,39 @@
+"""The names every side uses, defined once: settings, task tiers, metrics, model types, splits.
+
+The evaluator computes these, the store keeps them as columns, the board shows them; each of
+those imports the name from here.
+"""
+
+from __future__ import annotations
+
+SETTINGS = ("single", "lifelong")  # single editing (restore after each edit), lifelong editing
+TASKS = ("understanding", "reasoning")  # the benchmark's task tiers
+TIERS = ("overall", *TASKS)  # what metrics are reported for: all edits, then each task tier
+SPLITS = ("train", "public", "hidden")
+MODEL_TYPES = ("general", "medical")
+
+# per-case metrics the protocols compute (exact match and token views)
+BASE_METRICS = (
+    "reliability",
+    "generality_text",
+    "generality_image",
+    "locality_text",
+    "locality_image",
+    "locality_mc",
+)
+HEADLINE_METRICS = ("reliability", "generality", "locality")
+GENERALITY_PARTS = ("generality_text", "generality_image")
+LOCALITY_PARTS = ("locality_text", "locality_image", "locality_mc")
+# every metric of a result: the headline score (mean of the three headline metrics per case),
+# the headline metrics and their parts
+METRICS = (
+    "score",
+    "reliability",
+    "generality",
+    *GENERALITY_PARTS,
+    "locality",
+    *LOCALITY_PARTS,
+)
+# pre-edit: accuracy on the whole split (a property of the model); reliability and generality
+# on the edit set (reliability is 0 there by construction: the edits are the model's errors)
+PRE_EDIT_METRICS = ("accuracy", "reliability", "generality")
