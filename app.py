@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     from backend.bootstrap import BootstrapOptions, start_in_background
+    from backend.checks import EvaluatorChecks
     from contract import paths
     from evaluator.editors.registry import editor_names
     from leaderboard.service import LeaderboardService, launch_kwargs
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             medmnist_root=paths.medmnist_root(), quick=args.quick, worker=not args.no_worker
         )
         status, stop, _ = start_in_background(store, options)
-    service = LeaderboardService(store, status)
+    service = LeaderboardService(store, status, checks=EvaluatorChecks())
     app = build_service_ui(
         service,
         manifest_path=paths.benchmark_dir() / "manifest.json",

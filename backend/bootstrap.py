@@ -139,10 +139,11 @@ def ensure_zoo_model(
 def queue_baselines(store: Any, models: list[Path], status: BootstrapStatus) -> int:
     """Submit every built-in editor on each zoo model (single and lifelong) through the same
     submit() path as the form; requests already in the store are not submitted again."""
+    from backend.submission import submit
     from contract.limits import models_root
     from evaluator.editors.registry import editor_names
     from evaluator.models.resolve import resolve_served_model
-    from submissions import Quota, SubmissionError, SubmissionLimits, submit
+    from submissions import Quota, SubmissionError, SubmissionLimits
 
     existing = {
         (row.record.model_id, row.record.revision, row.record.editor)

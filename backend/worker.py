@@ -22,7 +22,8 @@ from typing import Any
 from backend.executors import Executor
 from contract.limits import RUN_TIMEOUT_GRACE_S
 from contract.limits import run_timeout_s as default_run_timeout_s
-from contract.safe_yaml import load_config_text
+from contract.run_spec import RunSpec, run_spec_for
+from submissions import RequestRow
 
 log = logging.getLogger(__name__)
 LOG_TAIL_LINES = 50
@@ -106,10 +107,9 @@ class Worker:
         heartbeat.start()
         deadline = time.monotonic() + self.run_timeout_s
         try:
-            config = _config_mapping(request.record.editor_config)
             settings = list(request.record.settings)
             for index, setting in enumerate(settings):
-                spec = self._spec(request, setting, config)
+                spec = self._spec(request, setting)
                 heartbeat.set_stage(index, len(settings))
                 result = self._execute(spec, heartbeat, deadline)
                 heartbeat.beat()
@@ -180,17 +180,13 @@ class Worker:
             raise RunTimeoutError(reason)
         return outcome["result"]
 
-    def _spec(self, request: Any, setting: str, config: dict[str, Any]) -> Any:
-        from evaluator.run import RunSpec
-
-        return RunSpec(
-            model=request.record.model_id,
-            revision=request.record.revision,
-            editor=request.record.editor,
-            config=config,
+    def _spec(self, request: RequestRow, setting: str) -> RunSpec:
+        """The run of one setting: the stored canonical config and its hash, passed through."""
+        return run_spec_for(
+            request.record,
+            setting,
             benchmark=self.benchmark,
             split=self.split,
-            setting=setting,
             limit=self.limit,
             seed=0,
         )
@@ -279,11 +275,6 @@ def _cancel(executor: Any) -> None:
         cancel()
     except Exception:  # noqa: BLE001 - the request is failed either way
         log.exception("cancelling the timed-out run failed")
-
-
-def _config_mapping(text: str) -> dict[str, Any]:
-    """The stored config text, parsed again with the same safe loader as at submission."""
-    return dict(load_config_text(text or ""))
 
 
 def _one_line(err: BaseException) -> str:

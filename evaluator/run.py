@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from contract.names import SETTINGS, TASKS
+from contract.names import TASKS
+from contract.run_spec import RunSpec
 from evaluator.edit_set import EditSet, choose_edits
 from evaluator.editors.base import ConfigError, EditorConfig
 from evaluator.editors.registry import get_editor, parse_editor_config
@@ -32,45 +33,6 @@ if TYPE_CHECKING:
     from evaluator.benchmark.case import BenchmarkSplit, Case
     from evaluator.models.adapter import VLMAdapter
     from evaluator.models.probe import ProbeScore
-
-EVALUATION_SPLITS = ("public", "hidden")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """What to evaluate; the result records every field needed to reproduce it."""
-
-    model: str  # hub id or local folder
-    revision: str | None  # hub commit or branch; None: the default branch / the folder as is
-    editor: str  # a registered editor name
-    config: Mapping[str, Any] | str | None  # the editor config: mapping, or YAML/JSON text
-    benchmark: str  # benchmark folder or hub id
-    split: str  # "public" | "hidden"
-    setting: str  # "single" | "lifelong"
-    limit: int | None = None  # at most this many edits, stratified by tier (edit_set.py)
-    per_tier: int | None = None  # at most this many edits of each tier
-    seed: int = 0  # reseeds before every edit (seed + case index) and seeds the bootstrap
-    batch_size: int = 16  # most probes per forward pass
-
-    def check(self) -> None:
-        """Raise ValueError naming the bad field before anything is loaded."""
-        if self.setting not in SETTINGS:
-            raise ValueError(f"setting {self.setting!r} is not one of {list(SETTINGS)}")
-        if self.split not in EVALUATION_SPLITS:
-            raise ValueError(
-                f"split {self.split!r} cannot be evaluated; choose one of {list(EVALUATION_SPLITS)}"
-            )
-        for name in ("limit", "per_tier"):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ValueError(f"{name} {value!r} must be a positive integer or None")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed {self.seed!r} must be a non-negative integer")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size {self.batch_size!r} must be at least 1")
-
 
 @dataclass
 class LazyCases(Sequence["Case"]):
@@ -136,6 +98,7 @@ def prepare(
     spec.check()
     editor_class = get_editor(spec.editor)
     config = parse_editor_config(spec.editor, spec.config)
+    spec.check_config_hash(config.config_hash(spec.editor))
     if split_data is None:
         from evaluator.benchmark import load_benchmark
 

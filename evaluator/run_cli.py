@@ -10,9 +10,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from contract.names import HEADLINE_METRICS
+from contract.run_spec import EVALUATION_SPLITS, RunSpec
 from evaluator.editors.base import ConfigError
 from evaluator.result import write_result
-from evaluator.run import EVALUATION_SPLITS, RunSpec, run_evaluation
+from evaluator.run import run_evaluation
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:

@@ -188,7 +188,7 @@ COLUMNS: tuple[Column, ...] = (
         "editor_config",
         "editor config",
         "str",
-        "The editor config text as submitted (empty: the defaults).",
+        "The editor config as validated: canonical JSON of every field, defaults included.",
         displayed=False,
     ),
     Column("benchmark_name", "benchmark", "str", "Benchmark name.", displayed=False),

@@ -8,9 +8,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from backend.bootstrap import BootstrapStatus
 from contract import paths
+from contract.checks import SubmissionChecks
 from contract.limits import UPLOAD_MAX_BYTES, models_root
+from contract.status import StatusLine
+from submissions import CANCELLED, FAILED, FINISHED, PENDING, RUNNING, SubmissionError, submit
 
 # the queue tab lists every pending and running request and this many of the latest others
 RECENT_DONE_REQUESTS = 200
@@ -19,9 +21,17 @@ RECENT_DONE_REQUESTS = 200
 class LeaderboardService:
     """Read and write access to one store for the app's callbacks."""
 
-    def __init__(self, store: Any, status: BootstrapStatus | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        status: StatusLine | None = None,
+        checks: SubmissionChecks | None = None,
+    ) -> None:
+        """`checks` validate submissions (backend.checks.EvaluatorChecks); without them the
+        app serves the board and refuses submissions."""
         self.store = store
         self.status = status
+        self.checks = checks
 
     def results(self, result_ids: Iterable[int] | None = None) -> list[Any]:
         """Full results (every result JSON parsed): the all-results CSV, incrementally."""
@@ -49,8 +59,6 @@ class LeaderboardService:
     def requests(self) -> list[Any]:
         """Every pending and running request, and the latest finished, failed or cancelled
         ones (the queue tab; reading every request of a large store on each refresh is not)."""
-        from submissions.store import CANCELLED, FAILED, FINISHED, PENDING, RUNNING
-
         active = self.store.list_requests([PENDING, RUNNING])
         done = self.store.recent_requests([FINISHED, FAILED, CANCELLED], RECENT_DONE_REQUESTS)
         return sorted([*active, *done], key=lambda r: (r.created_at, r.id))
@@ -58,9 +66,9 @@ class LeaderboardService:
     def submit(self, form: dict[str, Any]) -> str:
         """Validate and queue `form`; the success message names the request key and the
         queue position. A refusal raises SubmissionError(field, message)."""
-        from submissions import submit
-
-        row = submit(self.store, form)
+        if self.checks is None:
+            raise SubmissionError("form", "this app was started without submission checks")
+        row = submit(self.store, form, checks=self.checks)
         position = self.store.queue_position(row.id)
         place = f"position {position} in the queue" if position else f"state {row.state}"
         return (

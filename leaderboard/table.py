@@ -9,7 +9,6 @@ parsed). `leaderboard_view`, `display_frame`, the plots and the filtered CSV tak
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
@@ -17,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from contract.hub import is_hub_id
 from contract.names import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, TIERS
 from leaderboard.columns import COLUMNS, Column, visible_columns
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 REQUEST_FIELDS = (
     "model_id",
     "model_type",
@@ -45,7 +44,7 @@ def _field(row: Any, name: str, default: Any = None) -> Any:
 
 def short_name(model_id: str) -> str:
     """A hub id as is; a local folder by its name."""
-    if HUB_ID.match(model_id) or ("/" not in model_id and "\\" not in model_id):
+    if is_hub_id(model_id) or ("/" not in model_id and "\\" not in model_id):
         return model_id
     return PurePath(model_id).name
 
@@ -53,7 +52,7 @@ def short_name(model_id: str) -> str:
 def model_link(model_id: str) -> str:
     """Markdown link to the hub for a hub id (`org/name`); a local folder shows its name
     (the full path is in the model_id column of the CSVs)."""
-    if HUB_ID.match(model_id):
+    if is_hub_id(model_id):
         return f"[{model_id}](https://huggingface.co/{model_id})"
     short = short_name(model_id)
     return model_id if short == model_id else f"{short} (local)"

@@ -11,15 +11,23 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from contract.checks import CanonicalConfig, FieldError, PinnedModel, SubmissionChecks
+from contract.form import (
+    FORM_BY_NAME,
+    FORM_FIELDS,
+    MULTILINE_FIELDS,
+    NFC_FIELDS,
+    REQUIRED,
+    TEXT_FIELDS,
+)
 from contract.limits import (
     ERROR_MAX_CHARS,
-    FIELD_MAX_CHARS,
     MAX_PARAMETERS,
     SETTINGS_MAX_ITEMS,
     clip,
@@ -27,28 +35,12 @@ from contract.limits import (
     shorten,
 )
 from contract.names import MODEL_TYPES, SETTINGS
+from contract.safe_yaml import ConfigError
 from submissions.quotas import Quota, QuotaExceededError
 from submissions.record import SubmissionRecord
 from submissions.store import DuplicateRequestError, RequestRow, Store, utc_now
 
-FORM_FIELDS = (
-    "model_id",
-    "revision",
-    "model_type",
-    "editor",
-    "editor_config",
-    "settings",
-    "submitter",
-    "organisation",
-    "contact",
-    "description",
-    "link",
-)
-REQUIRED = ("model_id", "model_type", "editor", "settings", "submitter", "organisation", "contact")
-MAX_LENGTHS = FIELD_MAX_CHARS  # field -> maximum length after stripping control characters
-MULTILINE_FIELDS = ("editor_config", "description")
-# fields whose text is put in Unicode NFC form (paths and the config text are kept byte-exact)
-NFC_FIELDS = ("model_type", "editor", "submitter", "organisation", "contact", "description", "link")
+MAX_LENGTHS = {name: FORM_BY_NAME[name].max_chars for name in TEXT_FIELDS}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 HANDLE = re.compile(r"^@?[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 
@@ -120,21 +112,21 @@ def precheck_form(form: Any) -> tuple[dict[str, str], tuple[str, ...]]:
 def validate_submission(
     form: Mapping[str, Any],
     *,
+    checks: SubmissionChecks,
     limits: SubmissionLimits | None = None,
-    resolve: Callable[[str, str | None], Any] | None = None,
     now: datetime | None = None,
 ) -> SubmissionRecord:
     """Check every field of `form` and return the frozen record with the model under its
-    canonical identity and the revision pinned.
+    canonical identity, the revision pinned and the editor config in canonical form.
 
-    `resolve(id_or_path, revision)` defaults to evaluator.models.resolve.resolve_served_model
-    under `limits.models_root`. Raises SubmissionError(field, message) at the first failure.
+    `checks` pins the model and canonicalises the config (backend.checks.EvaluatorChecks).
+    Raises SubmissionError(field, message) at the first failure.
     """
     limits = limits or SubmissionLimits()
     text, settings = precheck_form(form)
-    resolved = _resolve(text["model_id"], text["revision"] or None, resolve, limits)
+    resolved = _resolve(text["model_id"], text["revision"] or None, checks, limits)
     _check_size(resolved, limits)
-    config_hash = _check_editor(text["editor"], text["editor_config"], resolved)
+    config = _check_editor(text["editor"], text["editor_config"], resolved, checks)
     if text["link"]:
         _check_link(text["link"])
     _check_contact(text["contact"])
@@ -144,8 +136,8 @@ def validate_submission(
         revision=resolved.revision,
         model_type=text["model_type"],
         editor=text["editor"],
-        editor_config=text["editor_config"],
-        config_hash=config_hash,
+        editor_config=config.text,
+        config_hash=config.config_hash,
         settings=settings,
         submitter=text["submitter"],
         organisation=text["organisation"],
@@ -160,15 +152,15 @@ def submit(
     store: Store,
     form: Mapping[str, Any],
     *,
+    checks: SubmissionChecks,
     limits: SubmissionLimits | None = None,
-    resolve: Callable[[str, str | None], Any] | None = None,
     now: datetime | None = None,
 ) -> RequestRow:
     """Validate `form`, then in one transaction refuse duplicates and over-quota requests and
     insert the PENDING row. A refusal raises SubmissionError and leaves no row."""
     limits = limits or SubmissionLimits()
     now = now or store.clock()
-    record = validate_submission(form, limits=limits, resolve=resolve, now=now)
+    record = validate_submission(form, checks=checks, limits=limits, now=now)
     try:
         return store.add_request(record, quota=limits.quota, now=now)
     except DuplicateRequestError as err:
@@ -228,20 +220,13 @@ def _settings(value: Any) -> tuple[str, ...]:
 
 
 def _resolve(
-    model_id: str,
-    revision: str | None,
-    resolve: Callable[..., Any] | None,
-    limits: SubmissionLimits,
-) -> Any:
-    from evaluator.models.resolve import ModelResolutionError, resolve_served_model
-
+    model_id: str, revision: str | None, checks: SubmissionChecks, limits: SubmissionLimits
+) -> PinnedModel:
+    root = limits.models_root if limits.models_root is not None else models_root()
     try:
-        if resolve is not None:
-            return resolve(model_id, revision)
-        root = limits.models_root if limits.models_root is not None else models_root()
-        return resolve_served_model(model_id, revision, models_root=root)
-    except ModelResolutionError as err:
-        raise SubmissionError(getattr(err, "field", "model_id"), str(err)) from None
+        return checks.resolve_model(model_id, revision, root)
+    except FieldError as err:
+        raise SubmissionError(err.field, str(err)) from None
     except OSError as err:
         raise SubmissionError(
             "model_id",
@@ -250,7 +235,7 @@ def _resolve(
         ) from None
 
 
-def _check_size(resolved: Any, limits: SubmissionLimits) -> None:
+def _check_size(resolved: PinnedModel, limits: SubmissionLimits) -> None:
     name = clip(resolved.model_id, 120)
     if resolved.num_parameters is None:
         raise SubmissionError(
@@ -266,28 +251,20 @@ def _check_size(resolved: Any, limits: SubmissionLimits) -> None:
         )
 
 
-def _check_editor(editor: str, config_text: str, resolved: Any) -> str:
-    """The config hash of a valid editor config; its layers are checked against the model's
-    decoder depth from config.json when it declares one."""
-    from evaluator.editors.base import ConfigError
-    from evaluator.editors.registry import editor_names, parse_editor_config
-
-    names = editor_names()
+def _check_editor(
+    editor: str, config_text: str, resolved: PinnedModel, checks: SubmissionChecks
+) -> CanonicalConfig:
+    """The canonical config of a valid editor config; its layers are checked against the
+    model's decoder depth from config.json when it declares one."""
+    names = checks.editor_names()
     if editor not in names:
         raise SubmissionError("editor", f"unknown editor {clip(editor, 60)}; choose one of {names}")
     try:
-        config = parse_editor_config(editor, config_text)
+        return checks.canonical_config(editor, config_text, resolved.num_layers)
     except ConfigError as err:
         raise SubmissionError("editor_config", str(err)) from None
-    layers = getattr(resolved, "num_layers", None)
-    if layers:
-        try:
-            config.check_for_model(layers)
-        except ConfigError as err:
-            raise SubmissionError(
-                "editor_config", f"{err} (config.json of the model declares {layers} layers)"
-            ) from None
-    return config.config_hash(editor)
+    except FieldError as err:
+        raise SubmissionError(err.field, str(err)) from None
 
 
 def _is_http_url(value: str) -> bool:

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from backend.checks import EvaluatorChecks
 from submissions import Store, SubmissionRecord
 
 SUBMITTED_AT = "2026-01-01T00:00:00+00:00"
@@ -83,7 +84,8 @@ def serve_app(store: Store, store_url: str, **ui_overrides: Any) -> Iterator[str
     from leaderboard.service import LeaderboardService, launch_kwargs
     from leaderboard.ui import build_service_ui
 
-    app = build_service_ui(LeaderboardService(store), **{"refresh_s": 1.0, **ui_overrides})
+    service = LeaderboardService(store, checks=EvaluatorChecks())
+    app = build_service_ui(service, **{"refresh_s": 1.0, **ui_overrides})
     port = free_port()
     app.launch(
         server_name="127.0.0.1",

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from submissions import FORM_FIELDS, Store, SubmissionError, submit
+from backend.submission import submit
+from submissions import FORM_FIELDS, Store, SubmissionError
 from submissions.store import requests_table
 from tests.fuzz_strategies import SERVED, field_mutations, junk
 from tests.write_path_support import valid_form, write_model

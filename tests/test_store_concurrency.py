@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from backend.executors import LocalExecutor
+from backend.submission import submit
 from backend.worker import Worker
-from submissions import Quota, Store, SubmissionError, SubmissionLimits, submit
+from submissions import Quota, Store, SubmissionError, SubmissionLimits
 from submissions.store import FINISHED
 from tests.test_store import make_record
 from tests.write_path_support import valid_form, write_model

@@ -13,11 +13,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from backend.checks import EvaluatorChecks
+from backend.submission import submit
 from evaluator.editors import registry
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
 from submissions.quotas import Quota
 from submissions.store import PENDING, Store
-from submissions.validation import SubmissionError, SubmissionLimits, submit, validate_submission
+from submissions.validation import SubmissionError, SubmissionLimits, validate_submission
 
 TEST_EDITOR = "test-note"
 
@@ -243,7 +245,7 @@ def test_the_quota_refuses_the_sixth_request_and_says_when_the_next_slot_opens(s
 
 
 def test_validate_submission_alone_stores_nothing_and_returns_the_record(model_dir):
-    record = validate_submission(form_for(model_dir))
+    record = validate_submission(form_for(model_dir), checks=EvaluatorChecks())
     assert record.editor == TEST_EDITOR and record.model_type == "medical"
 
 

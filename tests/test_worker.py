@@ -74,7 +74,9 @@ def test_a_request_goes_pending_running_finished_with_one_result_per_setting(sto
     assert {(s.split, s.seed, s.model, s.revision, s.editor) for s in specs} == {
         ("hidden", 0, "org/model", "a" * 40, "prompt")
     }
-    assert specs[0].config == {"strength": 2.5} and specs[0].benchmark == "/data/bench"
+    # the stored config passes through unparsed, with the hash it was accepted with
+    assert specs[0].config == "strength: 2.5" and specs[0].config_hash == "c" * 64
+    assert specs[0].benchmark == "/data/bench"
     assert [(state, done, total) for _, state, done, total in seen] == [
         (RUNNING, 4, 8),
         (RUNNING, 8, 8),

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from backend.submission import submit
 from evaluator.result import validate_result
 from submissions.store import FINISHED, PENDING, Store
-from submissions.validation import submit
 
 REPO = Path(__file__).resolve().parents[1]
 

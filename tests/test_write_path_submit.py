@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from submissions import Quota, Store, SubmissionError, SubmissionLimits, identity_key, submit
+from backend.submission import submit
+from submissions import Quota, Store, SubmissionError, SubmissionLimits, identity_key
 from tests.write_path_support import valid_form, write_model, write_raw_safetensors
 
 

@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from contract.checks import FieldError
 from contract.limits import MODEL_CONFIG_MAX_BYTES, SAFETENSORS_HEADER_MAX_BYTES, clip, shorten
 
 # bytes per element of each safetensors dtype (sub-byte and unknown dtypes skip the size check)
@@ -21,14 +22,13 @@ DTYPE_BYTES = {
 RESAVE = "re-save the model with save_pretrained(..., safe_serialization=True)"
 
 
-class ModelResolutionError(ValueError):
+class ModelResolutionError(FieldError):
     """The model cannot be pinned or must not be loaded; the message says why and what to do.
     `field` is the form field at fault: model_id, or revision for a revision that does not
     exist or does not match the files."""
 
     def __init__(self, message: str, *, field: str = "model_id") -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 def read_config_json(file: Path, where: str) -> dict[str, Any]:

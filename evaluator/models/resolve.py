@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.hub import is_hub_id
 from contract.limits import MODEL_MAX_WEIGHT_FILES, clip, shorten
 from evaluator.models.model_files import (
     ModelResolutionError,
@@ -30,7 +30,6 @@ __all__ = [
     "served_folder",
 ]
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # what a local model's revision hashes: its config, tokenizer/processor and weight files
 MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".model", ".txt", ".jinja", ".tiktoken")
 _DOC_PREFIXES = ("readme", "license", "licence", "notice")
@@ -81,10 +80,6 @@ def resolve_served_model(
         "'_' and '-') or a served model (a folder under the models root); give a hub id, or ask "
         "the maintainers to serve your local model"
     )
-
-
-def is_hub_id(text: str) -> bool:
-    return bool(_HUB_ID.match(text)) and ".." not in text and "--" not in text
 
 
 def served_folder(text: str, models_root: Path) -> Path | None:
