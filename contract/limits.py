@@ -26,6 +26,9 @@ FIELD_MAX_CHARS = {
     "description": 1_000,
     "link": 500,
 }
+# an organisation's or submitter's identity key (NFKC + casefold) longer than this is stored as
+# its sha256 (the key columns are this wide)
+IDENTITY_KEY_MAX_CHARS = 200
 # items in the settings list (there are two settings; a few repeats are tolerated)
 SETTINGS_MAX_ITEMS = 8
 # the largest model accepted, in parameters (safetensors headers or hub metadata)

@@ -8,6 +8,7 @@ import json
 import unicodedata
 from typing import Any
 
+from contract.limits import IDENTITY_KEY_MAX_CHARS
 from contract.names import MODEL_TYPES, SETTINGS
 
 __all__ = ["MODEL_TYPES", "SETTINGS", "SubmissionRecord", "identity_key"]
@@ -16,10 +17,16 @@ __all__ = ["MODEL_TYPES", "SETTINGS", "SubmissionRecord", "identity_key"]
 def identity_key(text: str) -> str:
     """The form under which organisations and submitters are compared (quotas): Unicode NFKC,
     then casefold (so 'ÉCOLE-lab', 'école-LAB' and full-width 'ＥＣＯＬＥ-lab' variants meet),
-    normalised again, with runs of whitespace collapsed to one space. Computed in Python and
-    stored; never the database's lower(), which lowers ASCII only."""
+    normalised again, with runs of whitespace collapsed to one space; longer than
+    IDENTITY_KEY_MAX_CHARS, its sha256. Computed in Python and stored; never the database's
+    lower(), which lowers ASCII only."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    return " ".join(folded.split())
+    key = " ".join(folded.split())
+    if len(key) <= IDENTITY_KEY_MAX_CHARS:
+        return key
+    # NFKC can expand a character up to 18-fold ("\ufdfa"): a long key is stored as its hash,
+    # so that it fits its column and its index on every database; equal texts still meet
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from contract.limits import IDENTITY_KEY_MAX_CHARS
 from submissions.board import (
     BOARD_FLOAT_COLUMNS,
     BOARD_INT_COLUMNS,
@@ -53,8 +54,8 @@ requests_table = sa.Table(
     sa.Column("submitter", sa.String(200), nullable=False),
     sa.Column("organisation", sa.String(200), nullable=False, index=True),
     # identity_key(organisation) and identity_key(submitter): what quotas compare
-    sa.Column("organisation_key", sa.String(200), index=True),
-    sa.Column("submitter_key", sa.String(200), index=True),
+    sa.Column("organisation_key", sa.String(IDENTITY_KEY_MAX_CHARS), index=True),
+    sa.Column("submitter_key", sa.String(IDENTITY_KEY_MAX_CHARS), index=True),
     sa.Column("state", sa.String(16), nullable=False, index=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("lease_owner", sa.String(200)),
