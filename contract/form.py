@@ -7,14 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contract.limits import FIELD_MAX_CHARS
+from contract.limits import (
+    FIELD_MAX_CHARS,
+    MODEL_ID_STORED_MAX_CHARS,
+    SETTINGS_STORED_MAX_CHARS,
+)
 
 
 @dataclass(frozen=True)
 class FormField:
     """One field of the form. `max_chars` is checked after control characters are stripped;
     `multiline` fields keep newlines and tabs; `nfc` fields are put in Unicode NFC form (paths
-    and the config text stay byte-exact); `label` and `help` are what the app shows."""
+    and the config text stay byte-exact); `label` and `help` are what the app shows;
+    `stored_max` is the width of the field's store column where the stored value is not the
+    typed text (the resolved model identity, the joined settings)."""
 
     name: str
     label: str
@@ -22,6 +28,14 @@ class FormField:
     required: bool = False
     multiline: bool = False
     nfc: bool = True
+    stored_max: int | None = None
+
+    @property
+    def stored_chars(self) -> int:
+        """The width of the field's column in the store."""
+        width = self.stored_max or self.max_chars
+        assert width is not None, self.name
+        return width
 
     @property
     def max_chars(self) -> int | None:
@@ -37,6 +51,7 @@ FORM: tuple[FormField, ...] = (
         "root; image-text-to-text, safetensors weights, no remote code.",
         required=True,
         nfc=False,
+        stored_max=MODEL_ID_STORED_MAX_CHARS,
     ),
     FormField(
         "revision",
@@ -68,6 +83,7 @@ FORM: tuple[FormField, ...] = (
         "Settings",
         "single: each case edited alone, model restored; lifelong: edits accumulate.",
         required=True,
+        stored_max=SETTINGS_STORED_MAX_CHARS,
     ),
     FormField(
         "submitter", "Submitter", "Your name or handle, shown on the leaderboard.", required=True

@@ -26,6 +26,10 @@ FIELD_MAX_CHARS = {
     "description": 1_000,
     "link": 500,
 }
+# the stored model identity: a hub id, or a served folder's canonical real path
+MODEL_ID_STORED_MAX_CHARS = 300
+# the stored settings: their names joined by commas
+SETTINGS_STORED_MAX_CHARS = 100
 # an organisation's or submitter's identity key (NFKC + casefold) longer than this is stored as
 # its sha256 (the key columns are this wide)
 IDENTITY_KEY_MAX_CHARS = 200

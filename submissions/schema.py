@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from contract.form import FORM_BY_NAME
 from contract.limits import IDENTITY_KEY_MAX_CHARS
 from submissions.board import (
     BOARD_FLOAT_COLUMNS,
@@ -39,20 +40,24 @@ SUBMIT_LOCK = 0x4D4D45_0002  # duplicate + quota check and insert of a request
 
 metadata = sa.MetaData()
 
+
+def form_column(name: str, *, index: bool = False) -> sa.Column:
+    """The store column of a form field, as wide as contract.form says."""
+    return sa.Column(name, sa.String(FORM_BY_NAME[name].stored_chars), nullable=False, index=index)
+
+
 requests_table = sa.Table(
     "requests",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("request_key", sa.String(64), nullable=False, index=True),
     sa.Column("record", sa.JSON, nullable=False),
-    sa.Column("model_id", sa.String(300), nullable=False),
-    sa.Column("revision", sa.String(100), nullable=False),
-    sa.Column("model_type", sa.String(20), nullable=False),
-    sa.Column("editor", sa.String(100), nullable=False),
+    # the form's fields that the queue filters on, as wide as the form allows
+    *(form_column(name) for name in ("model_id", "revision", "model_type", "editor")),
     sa.Column("config_hash", sa.String(64), nullable=False),
-    sa.Column("settings", sa.String(100), nullable=False),
-    sa.Column("submitter", sa.String(200), nullable=False),
-    sa.Column("organisation", sa.String(200), nullable=False, index=True),
+    form_column("settings"),
+    form_column("submitter"),
+    form_column("organisation", index=True),
     # identity_key(organisation) and identity_key(submitter): what quotas compare
     sa.Column("organisation_key", sa.String(IDENTITY_KEY_MAX_CHARS), index=True),
     sa.Column("submitter_key", sa.String(IDENTITY_KEY_MAX_CHARS), index=True),

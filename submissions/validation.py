@@ -29,6 +29,7 @@ from contract.form import (
 from contract.limits import (
     ERROR_MAX_CHARS,
     MAX_PARAMETERS,
+    MODEL_ID_STORED_MAX_CHARS,
     SETTINGS_MAX_ITEMS,
     clip,
     models_root,
@@ -237,6 +238,12 @@ def _resolve(
 
 def _check_size(resolved: PinnedModel, limits: SubmissionLimits) -> None:
     name = clip(resolved.model_id, 120)
+    if len(resolved.model_id) > MODEL_ID_STORED_MAX_CHARS:
+        raise SubmissionError(
+            "model_id",
+            f"the served model's path {name} is {len(resolved.model_id)} characters long, above "
+            f"{MODEL_ID_STORED_MAX_CHARS}; ask the maintainers to serve it under a shorter path",
+        )
     if resolved.num_parameters is None:
         raise SubmissionError(
             "model_id",
