@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from contract import result_reader as read
 from contract.hub import is_hub_id
-from contract.names import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, TIERS
+from contract.names import METRICS, PRE_EDIT_METRICS, TIERS
 from leaderboard.columns import COLUMNS, Column, visible_columns
 
 REQUEST_FIELDS = (
@@ -58,14 +59,12 @@ def model_link(model_id: str) -> str:
     return model_id if short == model_id else f"{short} (local)"
 
 
-def _stat(block: Mapping[str, Any] | None, metric: str) -> tuple[float, float, float]:
-    entry = (block or {}).get(metric) or {}
-    ci = entry.get("ci95") or (None, None)
-    return _num(entry.get("mean")), _num(ci[0]), _num(ci[1])
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def _num(value: Any) -> float:
-    return float("nan") if value is None else float(value)
+    return _nan(read.finite(value))
 
 
 def _hardware_text(hardware: Any) -> str:
@@ -131,16 +130,14 @@ def _tier_fields(result: Mapping[str, Any], tier: str, base: dict[str, Any]) -> 
     """`base` plus the metrics of one task tier, the score and its interval."""
     out = dict(base)
     out["tier"] = tier
-    pre_edit = (result.get("pre_edit") or {}).get(tier) or {}
     for name in PRE_EDIT_METRICS:
-        out[f"pre_{name}"] = _stat(pre_edit, name)[0]
-    metrics = (result.get("metrics") or {}).get(tier, {})
-    tokens = (result.get("token_metrics") or {}).get(tier, {})
-    for metric in METRICS:
-        out[metric], out[f"{metric}_lo"], out[f"{metric}_hi"] = _stat(metrics, metric)
-        out[f"token_{metric}"] = _stat(tokens, metric)[0]
-    if "score" not in metrics:  # schema 1 results: the score without an interval of its own
-        out["score"] = sum(out[m] for m in HEADLINE_METRICS) / 3
+        out[f"pre_{name}"] = _nan(read.pre_edit(result, tier, name))
+    for name in METRICS:
+        stat = read.score(result, tier) if name == "score" else read.metric(result, tier, name)
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = (
+            _nan(v) for v in (stat.mean, stat.lo, stat.hi)
+        )
+        out[f"token_{name}"] = _nan(read.metric(result, tier, name, view="token_metrics").mean)
     out["rank"] = None
     return out
 

@@ -2,20 +2,21 @@
 results table when the result is written, so that the board reads a narrow frame and never
 parses result JSON (only a row's detail and the all-results CSV do).
 
-The metric set is the evaluator's (`evaluator.metrics`: TIERS, METRICS, PRE_EDIT_METRICS,
-HEADLINE_METRICS); per task tier a metric's mean is stored as `<tier>__<metric>`, with the
-score's interval ends and the pre-edit values. A store opened after the metric set changed gets
-the new columns and fills them from the stored JSON once (`submissions.schema`).
+The metric set is the contract's (`contract.names`: TIERS, METRICS, PRE_EDIT_METRICS), read
+from the result through `contract.result_reader`; per task tier a metric's mean is stored as
+`<tier>__<metric>`, with the score's interval ends and the pre-edit values. A store opened
+after the metric set changed gets the new columns and fills them from the stored JSON once
+(`submissions.schema`).
 `leaderboard.table.board_frame` turns the stored values into the board's columns; a test checks
 that they equal `leaderboard.table.results_frame` on every shared column."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from contract.names import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, TIERS
+from contract import result_reader as read
+from contract.names import METRICS, PRE_EDIT_METRICS, TIERS
 
 __all__ = [
     "BOARD_FLOAT_COLUMNS",
@@ -60,32 +61,6 @@ BOARD_FLOAT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _number(value: Any) -> float | None:
-    """A finite float, else None (SQL NULL; NaN on the way back)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _mean(block: Mapping[str, Any], metric: str) -> float | None:
-    return _number(_mapping(block.get(metric)).get("mean"))
-
-
-def _interval(block: Mapping[str, Any], metric: str) -> tuple[float | None, float | None]:
-    ci = _mapping(block.get(metric)).get("ci95")
-    if isinstance(ci, list | tuple) and len(ci) == 2:
-        return _number(ci[0]), _number(ci[1])
-    return None, None
-
-
 def _text(value: Any, limit: int) -> str:
     return "" if value is None else str(value)[:limit]
 
@@ -94,18 +69,17 @@ def board_values(result: Mapping[str, Any], record: Any) -> dict[str, Any]:
     """The board's stored values of one result JSON and the request it belongs to (a
     SubmissionRecord or a mapping of its fields). Missing parts become None; never raises on a
     malformed result (the worker stores what the evaluator returned)."""
-    result = _mapping(result)
+    result = result if isinstance(result, Mapping) else {}
 
     def field(name: str) -> Any:
         if isinstance(record, Mapping):
             return record.get(name)
         return getattr(record, name, None)
 
-    model = _mapping(result.get("model"))
-    editor = _mapping(result.get("editor"))
-    bench = _mapping(result.get("benchmark"))
-    efficiency = _mapping(result.get("efficiency"))
-    latency = _mapping(efficiency.get("edit_latency_s"))
+    model = read.section(result, "model")
+    editor = read.section(result, "editor")
+    bench = read.section(result, "benchmark")
+    latency = read.section(result, "efficiency", "edit_latency_s")
     cases = bench.get("cases")
     curve = result.get("lifelong_curve")
     values: dict[str, Any] = {
@@ -117,25 +91,17 @@ def board_values(result: Mapping[str, Any], record: Any) -> dict[str, Any]:
         "benchmark_version": _text(bench.get("version"), 40),
         "split_sha256": _text(bench.get("sha256"), 64),
         "cases": cases if isinstance(cases, int) and not isinstance(cases, bool) else None,
-        "seconds_per_edit_p50": _number(latency.get("p50")),
-        "seconds_per_edit_p95": _number(latency.get("p95")),
+        "seconds_per_edit_p50": read.finite(latency.get("p50")),
+        "seconds_per_edit_p95": read.finite(latency.get("p95")),
         "lifelong_curve": curve if isinstance(curve, list) and curve else None,
     }
-    metrics = _mapping(result.get("metrics"))
-    pre_edit = _mapping(result.get("pre_edit"))
     for tier in TIERS:
-        block = _mapping(metrics.get(tier))
-        for metric in METRICS:
-            values[tier_column(tier, metric)] = _mean(block, metric)
-        lo, hi = _interval(block, "score")
-        if "score" not in block:  # schema 1 results: the score without an interval of its own
-            parts = [_mean(block, m) for m in HEADLINE_METRICS]
-            values[tier_column(tier, "score")] = (
-                sum(parts) / len(parts) if all(p is not None for p in parts) else None
-            )
-        values[tier_column(tier, "score_lo")] = lo
-        values[tier_column(tier, "score_hi")] = hi
-        pre = _mapping(pre_edit.get(tier))
+        for name in METRICS:
+            values[tier_column(tier, name)] = read.metric(result, tier, name).mean
+        score = read.score(result, tier)
+        values[tier_column(tier, "score")] = score.mean
+        values[tier_column(tier, "score_lo")] = score.lo
+        values[tier_column(tier, "score_hi")] = score.hi
         for name in PRE_EDIT_METRICS:
-            values[tier_column(tier, f"pre_{name}")] = _mean(pre, name)
+            values[tier_column(tier, f"pre_{name}")] = read.pre_edit(result, tier, name)
     return values

@@ -14,7 +14,7 @@ from submissions.schema import requests_table
 
 def test_validation_reads_its_fields_and_limits_from_the_form() -> None:
     assert validation.FORM_FIELDS == FORM_FIELDS == tuple(f.name for f in FORM)
-    assert validation.REQUIRED == tuple(f.name for f in FORM if f.required)
+    assert tuple(f.name for f in FORM if f.required) == validation.REQUIRED
     for name, limit in validation.MAX_LENGTHS.items():
         assert limit == FORM_BY_NAME[name].max_chars
 
