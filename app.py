@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     service = LeaderboardService(store, status, checks=EvaluatorChecks())
     app = build_service_ui(
         service,
-        manifest_path=paths.benchmark_dir() / "manifest.json",
+        manifest_path=paths.benchmark_dir() / paths.MANIFEST,
         refresh_s=args.refresh_s,
     )
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import paths
+from contract.names import SETTINGS
 from evaluator.benchmark.release import VERSION
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class BootstrapStatus:
 
 
 def _built_version(folder: Path) -> str | None:
-    manifest = folder / "manifest.json"
+    manifest = folder / paths.MANIFEST
     if not manifest.is_file():
         return None
     return str(json.loads(manifest.read_text("utf-8")).get("version"))
@@ -111,7 +112,7 @@ def ensure_benchmark(options: BootstrapOptions, status: BootstrapStatus) -> Path
 
 def _trained_on(model: Path, benchmark: Path) -> bool:
     """Whether the zoo model's card names this benchmark build (its public split's sha256)."""
-    card, manifest = model / "README.md", benchmark / "manifest.json"
+    card, manifest = model / "README.md", benchmark / paths.MANIFEST
     if not (model / "config.json").exists() or not card.is_file():
         return False
     public = json.loads(manifest.read_text("utf-8"))["splits"]["public"]["sha256"]
@@ -165,7 +166,7 @@ def queue_baselines(store: Any, models: list[Path], status: BootstrapStatus) -> 
                 "model_type": "general",
                 "editor": editor,
                 "editor_config": "",
-                "settings": ["single", "lifelong"],
+                "settings": list(SETTINGS),
                 "submitter": BASELINE_SUBMITTER,
                 "organisation": BASELINE_ORGANISATION,
                 "contact": BASELINE_CONTACT,

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def build_parser() -> argparse.ArgumentParser:
     from contract import paths
+    from contract.names import SETTINGS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(paths.zoo_dir("llava-onevision")))
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="public")
     parser.add_argument("--cases", type=int, default=3, help="cases per run (first N edits)")
     parser.add_argument("--editors", nargs="*", default=None, help="default: every editor")
-    parser.add_argument("--settings", nargs="*", default=["single", "lifelong"])
+    parser.add_argument("--settings", nargs="*", default=list(SETTINGS))
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument(
         "--dtype", default=None, help="default: bfloat16 (else float16) on cuda, float32 on cpu"

@@ -14,6 +14,7 @@ import argparse
 import time
 
 from contract import paths
+from contract.names import SETTINGS
 from evaluator.benchmark import load_benchmark
 from evaluator.editors.registry import editor_names
 from evaluator.efficiency import PeakMemory
@@ -28,7 +29,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--benchmark", default=str(paths.benchmark_dir()))
     parser.add_argument("--cases", type=int, default=10, help="first N public cases")
     parser.add_argument("--editors", nargs="*", default=None, help="default: every editor")
-    parser.add_argument("--setting", choices=("single", "lifelong"), default="single")
+    parser.add_argument("--setting", choices=SETTINGS, default="single")
     parser.add_argument("--device", default=None, help="default: cuda if present, else cpu")
     return parser.parse_args()
 

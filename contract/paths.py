@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+MANIFEST = "manifest.json"  # a benchmark folder's manifest: splits, their sha256, the card
+
 
 def home() -> Path:
     """Root of everything built or stored at run time (gitignored)."""

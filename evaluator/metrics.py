@@ -19,10 +19,13 @@ from contract.names import (
     HEADLINE_METRICS,
     LOCALITY_PARTS,
     METRICS,
+    PRE_EDIT_METRICS,
     TIERS,
 )
 from evaluator.models.probe import ProbeScore
 
+# the pre-edit values measured on the edit set (accuracy is measured on the whole split)
+EDIT_SET_PRE_METRICS = tuple(m for m in PRE_EDIT_METRICS if m != "accuracy")
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
 
@@ -147,7 +150,7 @@ def summarize_pre_edit(
         }
         for ref in edit_references
     ]
-    on_edits = summarize(per_case, edit_tasks, ("reliability", "generality"), seed=seed)
+    on_edits = summarize(per_case, edit_tasks, EDIT_SET_PRE_METRICS, seed=seed)
     return {tier: {**accuracy[tier], **on_edits[tier]} for tier in TIERS}
 
 

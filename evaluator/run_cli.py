@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from contract.names import HEADLINE_METRICS
+from contract.names import HEADLINE_METRICS, SETTINGS
 from contract.run_spec import EVALUATION_SPLITS, RunSpec
 from evaluator.editors.base import ConfigError
 from evaluator.result import write_result
@@ -32,7 +32,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--benchmark", required=True, help="benchmark folder or hub id")
     parser.add_argument("--split", required=True, choices=EVALUATION_SPLITS)
-    parser.add_argument("--setting", required=True, choices=("single", "lifelong"))
+    parser.add_argument("--setting", required=True, choices=SETTINGS)
     parser.add_argument(
         "--limit",
         type=int,

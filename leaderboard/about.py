@@ -11,7 +11,7 @@ from contract import paths
 
 def hidden_split_sha256(manifest_path: Path | None = None) -> str | None:
     """The hidden split's sha256 from the benchmark manifest, or None before it is built."""
-    path = manifest_path or paths.benchmark_dir() / "manifest.json"
+    path = manifest_path or paths.benchmark_dir() / paths.MANIFEST
     try:
         manifest = json.loads(Path(path).read_text())
     except (OSError, ValueError):

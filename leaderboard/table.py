@@ -18,7 +18,7 @@ import pandas as pd
 
 from contract import result_reader as read
 from contract.hub import is_hub_id
-from contract.names import METRICS, PRE_EDIT_METRICS, TIERS
+from contract.names import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, TIERS
 from leaderboard.columns import COLUMNS, Column, visible_columns
 
 REQUEST_FIELDS = (
@@ -278,7 +278,7 @@ def _curves_frame(runs: list[tuple[Mapping[str, Any], Any]]) -> pd.DataFrame:
         if flat["benchmark_version"] != versions[0]:
             continue
         for point in curve:
-            for metric in ("reliability", "generality", "locality"):
+            for metric in HEADLINE_METRICS:
                 value = point.get(metric)
                 if isinstance(value, Mapping):
                     value = value.get("mean")

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from contract.names import SPLITS, TASKS
+from contract.paths import MANIFEST
 from evaluator.benchmark.card import dataset_card
 from evaluator.benchmark.case import Case
 from evaluator.benchmark.cases import CaseFactory
@@ -102,7 +103,7 @@ def build_benchmark(
     sizes = SCALES[scale]
     total = sum(sum(sizes[s]) for s in SPLITS)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "manifest.json").unlink(missing_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)
     split_entries = {}
     with tqdm(total=total, desc="building cases", unit="case", disable=not progress) as bar:
         for number, split in enumerate(SPLITS):
@@ -141,5 +142,5 @@ def build_benchmark(
         ],
     }
     (out / "README.md").write_text(dataset_card(manifest), encoding="utf-8")
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return out

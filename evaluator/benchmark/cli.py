@@ -10,6 +10,7 @@ from pathlib import Path
 
 from contract import paths
 from contract.names import SPLITS, TASKS
+from contract.paths import MANIFEST
 from evaluator.benchmark.builder import SCALES
 from evaluator.benchmark.sources import MedMNISTSourceError
 from evaluator.benchmark.vocab import DEFAULT_FLAGS
@@ -69,7 +70,7 @@ def summary(manifest: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     if args.action == "info":
-        manifest_path = args.dir / "manifest.json"
+        manifest_path = args.dir / MANIFEST
         if not manifest_path.is_file():
             print(f"no manifest.json in {args.dir}: build it first", file=sys.stderr)
             return 2
@@ -93,6 +94,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - start
-    print(summary(json.loads((out / "manifest.json").read_text("utf-8"))))
+    print(summary(json.loads((out / MANIFEST).read_text("utf-8"))))
     print(f"built {out} in {elapsed:.1f} s")
     return 0

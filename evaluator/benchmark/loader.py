@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract.names import SPLITS
+from contract.paths import MANIFEST
 from evaluator.benchmark.case import BenchmarkSplit
 from evaluator.benchmark.content import IMAGE_FIELDS, canonical_sha256
 from evaluator.benchmark.validation import check_columns, rows_to_cases
@@ -68,7 +69,7 @@ def _cases_from_table(table: pa.Table, where: str):
 
 
 def _load_local(folder: Path, split: str) -> BenchmarkSplit:
-    manifest_path = folder / "manifest.json"
+    manifest_path = folder / MANIFEST
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text("utf-8"))
         entry = manifest.get("splits", {}).get(split)
@@ -120,7 +121,7 @@ def _load_hub(hub_id: str, split: str, revision: str | None) -> BenchmarkSplit:
         from huggingface_hub import hf_hub_download
 
         manifest_file = hf_hub_download(
-            hub_id, "manifest.json", repo_type="dataset", revision=revision
+            hub_id, MANIFEST, repo_type="dataset", revision=revision
         )
         manifest = json.loads(Path(manifest_file).read_text("utf-8"))
         name, version = manifest["name"], manifest["version"]
