@@ -11,6 +11,8 @@ TASKS = ("understanding", "reasoning")  # the benchmark's task tiers
 TIERS = ("overall", *TASKS)  # what metrics are reported for: all edits, then each task tier
 SPLITS = ("train", "public", "hidden")
 MODEL_TYPES = ("general", "medical")
+# the zoo: tiny models of these families, built from configs and trained on the train split
+ZOO_ARCHITECTURES = ("llava-onevision", "qwen2-vl")
 
 # per-case metrics the protocols compute (exact match and token views)
 BASE_METRICS = (

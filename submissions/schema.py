@@ -3,7 +3,7 @@ is opened. `submissions.store.Store` is the only user; its public API is unchang
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from contract import result_reader as read
 from contract.form import FORM_BY_NAME
 from contract.limits import IDENTITY_KEY_MAX_CHARS
 from submissions.board import (
@@ -100,10 +101,8 @@ results_table = sa.Table(
     sa.Column("setting", sa.String(20), nullable=False),
     sa.Column("model_id", sa.String(300), nullable=False),
     sa.Column("editor", sa.String(100), nullable=False),
-    # overall means and efficiency: the sort keys of the first schema, still written
-    sa.Column("reliability", sa.Float),
-    sa.Column("generality", sa.Float),
-    sa.Column("locality", sa.Float),
+    # efficiency, the board's sort keys (a store created with the first schema also has
+    # reliability, generality and locality columns here: no longer written nor read)
     sa.Column("edit_latency_s", sa.Float),
     sa.Column("peak_memory_mb", sa.Float),
     sa.Column("created_at", sa.DateTime, nullable=False),
@@ -116,31 +115,20 @@ results_table = sa.Table(
 )
 
 
-def sort_columns(result: dict[str, Any]) -> dict[str, float | None]:
-    """The first schema's sort keys, read from a result JSON (None where absent)."""
-    overall = (result.get("metrics") or {}).get("overall") or {}
-    efficiency = result.get("efficiency") or {}
-
-    def mean(metric: str) -> float | None:
-        value = (overall.get(metric) or {}).get("mean")
-        return float(value) if value is not None else None
-
-    latency = (efficiency.get("edit_latency_s") or {}).get("mean")
-    memory = efficiency.get("peak_memory_mb")
+def efficiency_columns(result: Mapping[str, Any]) -> dict[str, float | None]:
+    """The board's efficiency sort keys, read from a result JSON (None where absent)."""
+    efficiency = read.section(result, "efficiency")
     return {
-        "reliability": mean("reliability"),
-        "generality": mean("generality"),
-        "locality": mean("locality"),
-        "edit_latency_s": float(latency) if latency is not None else None,
-        "peak_memory_mb": float(memory) if memory is not None else None,
+        "edit_latency_s": read.finite(read.section(efficiency, "edit_latency_s").get("mean")),
+        "peak_memory_mb": read.finite(efficiency.get("peak_memory_mb")),
     }
 
 
 def result_values(
     result: dict[str, Any], record: SubmissionRecord | dict[str, Any]
 ) -> dict[str, Any]:
-    """Every derived column of one results row: sort keys and the board's values."""
-    return {**sort_columns(result), **board_values(result, record)}
+    """Every derived column of one results row: efficiency sort keys and the board's values."""
+    return {**efficiency_columns(result), **board_values(result, record)}
 
 
 def make_engine(url: str) -> Engine:

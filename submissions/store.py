@@ -30,13 +30,13 @@ from submissions.schema import (
     STATES,
     SUBMIT_LOCK,
     create_schema,
+    efficiency_columns,
     locked_write,
     make_engine,
     metadata,
     requests_table,
     result_values,
     results_table,
-    sort_columns,
 )
 
 __all__ = [
@@ -58,7 +58,7 @@ __all__ = [
     "metadata",
     "requests_table",
     "results_table",
-    "sort_columns",
+    "efficiency_columns",
     "utc_now",
 ]
 

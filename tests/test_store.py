@@ -160,7 +160,7 @@ def test_only_the_lease_owner_saves_results_finishes_or_fails(store):
     assert store.get_request(row.id).state == RUNNING
 
 
-def test_finished_results_are_listed_with_their_sort_columns(store):
+def test_finished_results_are_listed_with_their_board_columns(store):
     row = store.add_request(make_record(settings=("single", "lifelong")))
     store.claim("w1", 30)
     store.save_result(row.id, "w1", "single", result_json(0.5))
@@ -174,7 +174,8 @@ def test_finished_results_are_listed_with_their_sort_columns(store):
     assert results["single"].model_id == "org/model-0"
     with store.engine.connect() as conn:
         sort_row = conn.exec_driver_sql(
-            "SELECT reliability, edit_latency_s, peak_memory_mb FROM results WHERE setting='single'"
+            "SELECT overall__reliability, edit_latency_s, peak_memory_mb FROM results "
+            "WHERE setting='single'"
         ).one()
     assert tuple(sort_row) == (0.75, 0.25, 12.0)
     assert store.get_request(row.id).state == FINISHED
