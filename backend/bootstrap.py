@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from contract import paths
-from contract.names import SETTINGS
+from contract.names import SETTINGS, ZOO_ARCHITECTURES
 from evaluator.benchmark.release import VERSION
 
 log = logging.getLogger(__name__)
-ZOO_ARCHS = ("llava-onevision", "qwen2-vl")
 BASELINE_SUBMITTER = "MultiMedEdit baselines"
 BASELINE_ORGANISATION = "MultiMedEdit"
 BASELINE_CONTACT = "https://github.com/multimededit"
@@ -215,7 +214,7 @@ def first_start(
                 target=worker.run_forever, args=(stop,), name="mme-worker", daemon=True
             ).start()
         queued = 0
-        for arch in ZOO_ARCHS:
+        for arch in ZOO_ARCHITECTURES:
             model = ensure_zoo_model(arch, options, benchmark, status)
             queued += queue_baselines(store, [model], status)
         where = "the in-process worker" if options.worker else "external workers"

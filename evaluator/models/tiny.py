@@ -22,7 +22,9 @@ from transformers import (
     SiglipVisionConfig,
 )
 
-ARCHES = ("llava-onevision", "qwen2-vl")
+from contract.names import ZOO_ARCHITECTURES
+
+ARCHES = ZOO_ARCHITECTURES
 IMAGE_SIZE = 28  # MedMNIST resolution
 LLAVA_PATCH = 14  # 2x2 patches per view: LLaVA-OneVision has no token merging
 
