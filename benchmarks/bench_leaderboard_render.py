@@ -216,17 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(real)} real result(s) copied to {args.rows} rows in {store.dialect} "
               f"({url.split('@')[-1]}), {os.cpu_count()} CPU cores, load average "
               f"{os.getloadavg()[0]:.2f}")  # fmt: skip
-        if args.reuse and store.count_requests():
-            print(f"reusing the {store.count_requests()} requests already stored")
-        else:
-            start = time.perf_counter()
-            copies, _ = timed("copies (deepcopy + validate_result)", labelled_copies, real,
-                              args.rows)  # fmt: skip
-            requests, _ = timed(f"bulk insert (import_finished, {BATCH} requests per call)",
-                                store_copies, store, copies)  # fmt: skip
-            summary["setup"] = time.perf_counter() - start
-            print(f"  {requests} requests, {len(copies)} results; set-up "
-                  f"{summary['setup']:.1f} s {verdict(summary['setup'], TARGETS['setup'])}")
+        summary |= fill_store(store, real, args.rows, args.reuse)
         writes = time_writes(store, real, WRITE_SAMPLES)
         summary["write"] = statistics.mean(writes)
         print(f"{'save_result (one result, store time), mean of ' + str(len(writes)):<56} "
@@ -258,7 +248,29 @@ def main(argv: list[str] | None = None) -> int:
         if args.browser:
             summary |= time_browser(store, url, args.port)
         store.close()
-    print("\nsummary at", args.rows, "result rows,", "store:", url.split("://")[0])
+    print_summary(summary, args.rows, url)
+    return 0
+
+
+def fill_store(store, real: list[dict], rows: int, reuse: bool) -> dict[str, float]:
+    """Store `rows` copies of the real results (unless `reuse` and some are stored already);
+    returns {"setup": seconds} when it stored them."""
+    if reuse and store.count_requests():
+        print(f"reusing the {store.count_requests()} requests already stored")
+        return {}
+    start = time.perf_counter()
+    copies, _ = timed("copies (deepcopy + validate_result)", labelled_copies, real, rows)
+    requests, _ = timed(f"bulk insert (import_finished, {BATCH} requests per call)",
+                        store_copies, store, copies)  # fmt: skip
+    setup = time.perf_counter() - start
+    print(f"  {requests} requests, {len(copies)} results; set-up "
+          f"{setup:.1f} s {verdict(setup, TARGETS['setup'])}")  # fmt: skip
+    return {"setup": setup}
+
+
+def print_summary(summary: dict[str, float], rows: int, url: str) -> None:
+    """Each timed figure beside its target."""
+    print("\nsummary at", rows, "result rows,", "store:", url.split("://")[0])
     labels = {
         "setup": ("reach the row count (copies + bulk insert)", "s"),
         "write": ("write one result (save_result, store time)", "ms"),
@@ -271,7 +283,6 @@ def main(argv: list[str] | None = None) -> int:
             value, target = summary[key], TARGETS[key]
             shown = f"{value * 1000:.2f} ms" if unit == "ms" else f"{value:.3f} s"
             print(f"  {label:<50} {shown:>12}  {verdict(value, target, unit)}")
-    return 0
 
 
 def time_browser(store, url: str, port: int) -> dict[str, float]:

@@ -1,0 +1,154 @@
+"""The Leaderboard tab: filters, the ranked table, a row's details and the CSV downloads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from contract.names import SETTINGS, TIERS
+from leaderboard.columns import default_visible, hideable, label_of
+from leaderboard.csv_export import write_all_results_csv
+from leaderboard.table import (
+    datatypes,
+    detail_frame,
+    display_frame,
+    interval_details,
+    is_board_frame,
+    leaderboard_view,
+    results_frame,
+)
+from leaderboard.tabs.views import TABLE_LABEL, BoardViews
+
+__all__ = ["LeaderboardTab", "build_leaderboard_tab"]
+
+
+@dataclass(eq=False)
+class LeaderboardTab:
+    setting: gr.Radio
+    tier: gr.Radio
+    search: gr.Textbox
+    types: gr.CheckboxGroup
+    editors: gr.CheckboxGroup
+    columns: gr.CheckboxGroup
+    table: gr.Dataframe
+    details: gr.Markdown
+    filtered_btn: gr.DownloadButton
+    all_prepare: gr.Button
+    all_btn: gr.DownloadButton
+
+    @property
+    def filters(self) -> list[gr.components.Component]:
+        """The inputs of the table, its CSV and a row's details, in their callbacks' order."""
+        return [self.setting, self.tier, self.types, self.editors, self.search, self.columns]
+
+    def wire(self, views: BoardViews) -> None:
+        """The table and its CSV follow the filters; a click on a row shows its details."""
+        filters = self.filters
+        for component in (self.setting, self.tier, self.types, self.editors, self.columns):
+            component.change(views.table_update, filters, self.table, api_name=False)
+            component.change(views.filtered_csv, filters, self.filtered_btn, api_name=False)
+        search = self.search
+        search.submit(views.table_update, filters, self.table, api_name=False)
+        search.change(
+            views.table_update, filters, self.table, api_name=False, trigger_mode="always_last"
+        )
+        search.change(
+            views.filtered_csv, filters, self.filtered_btn, api_name=False,
+            trigger_mode="always_last",
+        )  # fmt: skip
+        self.table.select(RowDetail(views).detail, filters, self.details, api_name=False)
+
+    def wire_all_results(self, views: BoardViews) -> None:
+        """Prepare all results: writes the all-results CSV and shows its download button."""
+        all_csv = AllResultsCsv(views).path
+        self.all_prepare.click(
+            lambda: gr.update(value=all_csv(), visible=True), None, self.all_btn, api_name=False
+        )
+
+
+def build_leaderboard_tab() -> LeaderboardTab:
+    with gr.Tab("Leaderboard", id="leaderboard"):
+        with gr.Row():
+            setting = gr.Radio(list(SETTINGS), value="single", label="Setting")
+            tier = gr.Radio(list(TIERS), value="overall", label="Task tier")
+            search = gr.Textbox(
+                label="Search (applies to the table and its CSV)",
+                placeholder="model, editor, type, submitter",
+                elem_id="lb-search",
+            )
+        with gr.Row():
+            types = gr.CheckboxGroup([], label="Model type (none ticked: all)")
+            editors = gr.CheckboxGroup([], label="Editor (none ticked: all)")
+        with gr.Accordion("Columns (text/image parts, provenance)", open=False):
+            columns = gr.CheckboxGroup(
+                [(label_of(k), k) for k in hideable()],
+                value=[k for k in default_visible() if k in hideable()],
+                label="Columns",
+            )
+        table = gr.Dataframe(
+            value=display_frame(
+                leaderboard_view(results_frame([]), setting="single", tier="overall")
+            ),
+            datatype=datatypes(None),
+            interactive=False,
+            pinned_columns=2,
+            show_search="none",
+            max_height=640,
+            elem_id="leaderboard-table",
+            label=TABLE_LABEL,
+        )
+        details = gr.Markdown("Select a row to see its intervals and provenance.")
+        with gr.Row():
+            filtered_btn = gr.DownloadButton(
+                "Download this table (CSV)", elem_id="download-filtered"
+            )
+            # every result's JSON is read for this file: written when asked for
+            all_prepare = gr.Button(
+                "Prepare all results (CSV)", elem_id="prepare-all", variant="secondary"
+            )
+            all_btn = gr.DownloadButton(
+                "Download all results (CSV)", elem_id="download-all", visible=False
+            )
+    return LeaderboardTab(
+        setting, tier, search, types, editors, columns, table, details, filtered_btn,
+        all_prepare, all_btn,
+    )  # fmt: skip
+
+
+@dataclass(eq=False)
+class RowDetail:
+    views: BoardViews
+
+    def detail(self, setting, tier, types, editors, search, columns, evt: gr.SelectData):
+        """Intervals and provenance of the clicked row, found by its identifying cells (the
+        browser may have re-sorted the table, so the row index alone is not enough)."""
+        view = self.views.current_view(setting, tier, types, editors, search)
+        headers = list(display_frame(view.head(0), columns).columns)
+        cells = dict(zip(headers, evt.row_value or [], strict=False))
+        keys = ("model", "editor", "config_short")
+        shown = display_frame(view, columns)
+        for i in range(len(view)):
+            if all(str(cells.get(label_of(k))) == str(shown[label_of(k)].iloc[i]) for k in keys):
+                if not is_board_frame(view):
+                    return interval_details(view, i)
+                line = view.iloc[i]  # a narrow line: read its one full result
+                full = self.views.cache.result(int(line["request_id"]), str(line["setting"]))
+                if full is not None:
+                    return interval_details(detail_frame(full, str(line["tier"])), 0)
+        return interval_details(view, -1)
+
+
+@dataclass(eq=False)
+class AllResultsCsv:
+    views: BoardViews
+    _written: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+
+    def path(self) -> str:
+        """The all-results CSV, written once per change of the results (from the full frame,
+        whose results are parsed once each)."""
+        key, frame = self.views.cache.full_frame()
+        if key not in self._written:
+            self._written.clear()
+            self._written[key] = str(write_all_results_csv(frame))
+        return self._written[key]

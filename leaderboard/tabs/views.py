@@ -1,0 +1,114 @@
+"""The callbacks several tabs share (and the refresh calls): the table, its CSV, the filter
+choices and the plots of the current results, each computed once per change of the results."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from leaderboard import plots
+from leaderboard.cache import CachedResults
+from leaderboard.csv_export import write_filtered_csv
+from leaderboard.table import datatypes, display_frame, leaderboard_view
+
+__all__ = ["LIFELONG_METRICS", "TABLE_LABEL", "TABLE_MAX_ROWS", "BoardViews"]
+
+# the leaderboard tab shows the first rows by score (the browser renders a table of thousands
+# of rows slowly); search and filters narrow it, the filtered CSV holds every row
+TABLE_MAX_ROWS = 1000
+TABLE_LABEL = "Click a row for its 95% intervals and provenance"
+LIFELONG_METRICS = ("reliability", "generality", "locality")
+
+
+@dataclass(eq=False)
+class BoardViews:
+    """Views, CSVs and figures of the results in `cache`; the table shows the first
+    `table_rows` rows by score. Hashed by identity (eq=False), so that its bound methods, the
+    event handlers, can be dict keys."""
+
+    cache: CachedResults
+    table_rows: int = TABLE_MAX_ROWS
+    _computed: dict[tuple, Any] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def memo(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """What is computed for `key` (the results version first, then the inputs) is computed
+        once per change of the results, not on every page load or refresh."""
+        with self._lock:
+            if key in self._computed:
+                return self._computed[key]
+        value = make()
+        with self._lock:
+            if any(k[0] != key[0] for k in self._computed) or len(self._computed) > 64:
+                self._computed.clear()
+            self._computed[key] = value
+        return value
+
+    def current_view(self, setting, tier, types, editors, search) -> pd.DataFrame:
+        key, frame, _ = self.cache.get()
+        inputs = (setting, tier, tuple(types or ()), tuple(editors or ()), search or "")
+        return self.memo(
+            (key, "view", *inputs),
+            lambda: leaderboard_view(
+                frame, setting=setting, tier=tier, model_types=types, editors=editors,
+                search=search,
+            ),
+        )  # fmt: skip
+
+    def table_update(self, setting, tier, types, editors, search, columns):
+        view = self.current_view(setting, tier, types, editors, search)
+        shown = view.head(self.table_rows)
+        label = TABLE_LABEL
+        if len(view) > len(shown):
+            label = (
+                f"Top {len(shown):,} of {len(view):,} rows by score (search or filter to "
+                f"narrow; the CSV holds every row) · {TABLE_LABEL.lower()}"
+            )
+        return gr.update(
+            value=display_frame(shown, columns), datatype=datatypes(columns), label=label
+        )
+
+    def filtered_csv(self, setting, tier, types, editors, search, columns):
+        key, _, _ = self.cache.get()
+        inputs = (setting, tier, tuple(types or ()), tuple(editors or ()), search or "")
+
+        def write() -> str:
+            view = self.current_view(setting, tier, types, editors, search)
+            return str(write_filtered_csv(view, columns))
+
+        path = self.memo((key, "csv", *inputs, tuple(columns or ())), write)
+        return path if Path(path).exists() else write()  # pruned meanwhile: write it again
+
+    def filter_choices(self):
+        _, frame, _ = self.cache.get()
+        return (
+            gr.update(choices=sorted(v for v in frame["model_type"].unique() if v)),
+            gr.update(choices=sorted(v for v in frame["editor"].unique() if v)),
+        )
+
+    def efficiency(self, setting, tier):
+        key, frame, _ = self.cache.get()
+
+        def draw():
+            view = leaderboard_view(frame, setting=setting, tier=tier)
+            return plots.latency_vs_reliability(view), plots.memory_vs_locality(view)
+
+        return self.memo((key, "efficiency", setting, tier), draw)
+
+    def lifelong(self, lines):
+        key, _, _ = self.cache.get()
+
+        def draw():
+            curves = self.cache.curves()
+            chosen = lines if lines else None
+            figs = [plots.lifelong_figure(curves, m, chosen) for m in LIFELONG_METRICS]
+            return sorted(curves["line"].unique().tolist()), figs
+
+        choices, figs = self.memo((key, "lifelong", tuple(lines or ())), draw)
+        return [gr.update(choices=choices, value=[c for c in (lines or []) if c in choices]), *figs]
