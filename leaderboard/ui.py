@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from contract.checks import EditorCatalog
 from leaderboard.cache import BoardCache, CachedResults, ResultsCache
 from leaderboard.columns import default_visible
 from leaderboard.queue_view import queue_frame
@@ -36,36 +37,32 @@ from leaderboard.tabs import (
     build_submit_tab,
     wire_about,
 )
-from leaderboard.tabs.submit import FORM_HELP, editor_defaults_yaml, editor_help_markdown
+from leaderboard.tabs.submit import NO_EDITORS
 from leaderboard.tabs.views import TABLE_LABEL, TABLE_MAX_ROWS
 
 __all__ = [
     "FORM_FIELDS",
-    "FORM_HELP",
     "TABLE_LABEL",
     "TABLE_MAX_ROWS",
     "BoardCache",
     "ResultsCache",
     "build_service_ui",
     "build_ui",
-    "editor_defaults_yaml",
-    "editor_help_markdown",
     "format_submission_error",
 ]
 
 
 def build_service_ui(service: Any, **overrides: Any) -> gr.Blocks:
     """`build_ui` wired to a `LeaderboardService` (its store, submit and status line) and the
-    editor registry; `overrides` replace any of build_ui's arguments."""
-    from evaluator.editors.registry import editor_names
-
+    editors of its checks (none without checks); `overrides` replace any of build_ui's
+    arguments."""
     arguments: dict[str, Any] = {
         "load_results": service.results,
         "load_requests": service.requests,
         "results_version": service.results_version,
         "board_source": service,
         "submit": service.submit,
-        "editor_names": editor_names,
+        "catalog": service.checks if service.checks is not None else NO_EDITORS,
         "status": service.status_line,
     }
     arguments.update(overrides)
@@ -78,7 +75,7 @@ def build_ui(
     load_requests: Callable[[], list[Any]],
     results_version: Callable[[], str] | None = None,
     submit: Callable[[dict[str, Any]], str],
-    editor_names: Callable[[], list[str]],
+    catalog: EditorCatalog = NO_EDITORS,
     status: Callable[[], str] | None = None,
     manifest_path: Path | None = None,
     refresh_s: float = 5.0,
@@ -114,7 +111,7 @@ def build_ui(
             board = build_leaderboard_tab()
             efficiency = build_efficiency_tab()
             lifelong = build_lifelong_tab()
-            form = build_submit_tab(editor_names)
+            form = build_submit_tab(catalog)
             queue_table = build_queue_tab(load_requests)
             about_text = build_about_tab(manifest_path)
 
@@ -127,7 +124,7 @@ def build_ui(
             status_line, last_key, rest_key,
         )  # fmt: skip
         refresh.wire(app, timer)
-        form.wire(run_submit, editor_names)
+        form.wire(run_submit, catalog)
         wire_about(app, about_text, manifest_path)
 
         def leaderboard_api(setting: str = "single", tier: str = "overall") -> list[dict]:

@@ -11,6 +11,7 @@ import pytest
 from contract import paths
 from leaderboard.csv_export import write_all_results_csv
 from leaderboard.table import results_frame
+from leaderboard.tabs.submit import NO_EDITORS
 from submissions import Store
 from tests.app_support import serve_app, store_results
 
@@ -27,7 +28,7 @@ def served(real_results, tiny_benchmark_dir, tmp_path, monkeypatch):
     store = Store(url)
     store_results(store, real_results)
     with serve_app(
-        store, url, editor_names=lambda: [], manifest_path=bench / "manifest.json"
+        store, url, catalog=NO_EDITORS, manifest_path=bench / "manifest.json"
     ) as base:
         yield base, home, store
 

@@ -4,62 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import gradio as gr
-import yaml
 
-from contract.names import SETTINGS
+from contract.checks import EditorCatalog
+from contract.form import FORM_BY_NAME, FORM_HELP
+from contract.names import MODEL_TYPES, SETTINGS
 
-__all__ = [
-    "FORM_HELP",
-    "SubmitTab",
-    "build_submit_tab",
-    "editor_defaults_yaml",
-    "editor_help_markdown",
-]
-
-FORM_HELP = {
-    "model_id": "A Hugging Face hub id (org/name) pinned to a commit, or a model served from the "
-    "models root; image-text-to-text, safetensors weights, no remote code.",
-    "revision": "Commit, tag or branch; it is resolved and pinned to a commit (empty: main).",
-    "model_type": "general: a general-purpose VLM; medical: adapted to medicine.",
-    "editor": "A registered knowledge editor; choosing one fills its config with the defaults.",
-    "editor_config": "YAML (or JSON): field: value. Missing fields take the defaults below.",
-    "settings": "single: each case edited alone, model restored; lifelong: edits accumulate.",
-    "submitter": "Your name or handle, shown on the leaderboard.",
-    "organisation": "Counts towards the per-organisation quota.",
-    "contact": "An email, a URL or a handle, to reach you about this run (not shown).",
-    "description": "Optional: what is special about this run.",
-    "link": "Optional: paper or code, http(s).",
-}
+__all__ = ["NO_EDITORS", "SubmitTab", "build_submit_tab"]
 
 
-def editor_defaults_yaml(editor: str) -> str:
-    """The editor's config fields with their defaults, as YAML for the form."""
-    from evaluator.editors.registry import get_editor
+class _NoEditors:
+    """The catalog of an app started without submission checks: no editor to choose."""
 
-    fields = get_editor(editor).config_class.describe()
-    return yaml.safe_dump(
-        {f["name"]: _plain(f["default"]) for f in fields}, sort_keys=False, allow_unicode=True
-    )
+    def editor_names(self) -> list[str]:
+        return []
 
+    def defaults_yaml(self, editor: str) -> str:
+        return ""
 
-def editor_help_markdown(editor: str) -> str:
-    """One line per config field: name, type, default, allowed range and help."""
-    from evaluator.editors.registry import get_editor
-
-    lines = [f"**{editor}** config fields:", ""]
-    for f in get_editor(editor).config_class.describe():
-        allowed = f", range `{f['range']}`" if "range" in f else ""
-        lines.append(
-            f"- `{f['name']}` ({f['type']}, default `{_plain(f['default'])}`{allowed}): {f['help']}"
-        )
-    return "\n".join(lines)
+    def help_markdown(self, editor: str) -> str:
+        return ""
 
 
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+NO_EDITORS: EditorCatalog = _NoEditors()
+
+
+def _textbox(name: str, **options: object) -> gr.Textbox:
+    """A text field of the form, labelled and explained as contract.form declares it."""
+    field = FORM_BY_NAME[name]
+    return gr.Textbox(elem_id=f"form-{name}", label=field.label, info=field.help, **options)
 
 
 @dataclass(eq=False)
@@ -88,13 +62,14 @@ class SubmitTab:
             self.link,
         ]  # fmt: skip
 
-    def wire(self, run_submit: Callable[..., str], editor_names: Callable[[], list[str]]) -> None:
+    def wire(self, run_submit: Callable[..., str], catalog: EditorCatalog) -> None:
         """Choosing an editor fills its defaults and help; the button submits (API: submit)."""
 
-        def pick_editor(editor):
-            if editor not in editor_names():
-                return "", f"Unknown editor {editor!r}; choose one of {editor_names()}."
-            return editor_defaults_yaml(editor), editor_help_markdown(editor)
+        def pick_editor(editor: str) -> tuple[str, str]:
+            names = catalog.editor_names()
+            if editor not in names:
+                return "", f"Unknown editor {editor!r}; choose one of {names}."
+            return catalog.defaults_yaml(editor), catalog.help_markdown(editor)
 
         self.editor.change(
             pick_editor, self.editor, [self.editor_config, self.editor_help], api_name=False
@@ -102,55 +77,56 @@ class SubmitTab:
         self.submit_btn.click(run_submit, self.form, self.submit_msg, api_name="submit")
 
 
-def build_submit_tab(editor_names: Callable[[], list[str]]) -> SubmitTab:
-    with gr.Tab("Submit", id="submit"):
-        names = editor_names()
-        with gr.Row():
-            with gr.Column(scale=3):
-                model = _model_column(names)
-            with gr.Column(scale=2):
-                submitter = _submitter_column()
+def build_submit_tab(catalog: EditorCatalog) -> SubmitTab:
+    """The form, its fields as contract.form declares them; editors from `catalog`."""
+    with gr.Tab("Submit", id="submit"), gr.Row():
+        with gr.Column(scale=3):
+            model = _model_column(catalog)
+        with gr.Column(scale=2):
+            submitter = _submitter_column()
     return SubmitTab(*model, *submitter)
 
 
-def _model_column(names: list[str]) -> tuple[gr.components.Component, ...]:
+def _model_column(catalog: EditorCatalog) -> tuple[gr.components.Component, ...]:
     """Model, revision, type, editor, its config and help, settings."""
-    model_id = gr.Textbox(elem_id="form-model_id", label="Model", info=FORM_HELP["model_id"])
-    revision = gr.Textbox(elem_id="form-revision", label="Revision", info=FORM_HELP["revision"])
+    names = catalog.editor_names()
+    first = names[0] if names else None
+    model_id, revision = _textbox("model_id"), _textbox("revision")
     model_type = gr.Radio(
-        ["general", "medical"], value="general", label="Model type", info=FORM_HELP["model_type"]
+        list(MODEL_TYPES),
+        value=MODEL_TYPES[0],
+        label=FORM_BY_NAME["model_type"].label,
+        info=FORM_HELP["model_type"],
     )
     editor = gr.Dropdown(
         names,
-        value=names[0] if names else None,
-        label="Editor",
+        value=first,
+        label=FORM_BY_NAME["editor"].label,
         info=FORM_HELP["editor"],
         allow_custom_value=True,
     )
     editor_config = gr.Code(
-        value=editor_defaults_yaml(names[0]) if names else "",
+        value=catalog.defaults_yaml(first) if first else "",
         language="yaml",
-        label="Editor config (YAML)",
+        label=FORM_BY_NAME["editor_config"].label,
         interactive=True,
     )
-    editor_help = gr.Markdown(editor_help_markdown(names[0]) if names else "")
+    editor_help = gr.Markdown(catalog.help_markdown(first) if first else "")
     settings = gr.CheckboxGroup(
-        list(SETTINGS), value=list(SETTINGS), label="Settings", info=FORM_HELP["settings"]
+        list(SETTINGS),
+        value=list(SETTINGS),
+        label=FORM_BY_NAME["settings"].label,
+        info=FORM_HELP["settings"],
     )
     return model_id, revision, model_type, editor, editor_config, editor_help, settings
 
 
 def _submitter_column() -> tuple[gr.components.Component, ...]:
     """Submitter, organisation, contact, description, link, the button and its message."""
-    submitter = gr.Textbox(elem_id="form-submitter", label="Submitter", info=FORM_HELP["submitter"])
-    organisation = gr.Textbox(
-        elem_id="form-organisation", label="Organisation", info=FORM_HELP["organisation"]
+    submitter, organisation, contact = (
+        _textbox(name) for name in ("submitter", "organisation", "contact")
     )
-    contact = gr.Textbox(elem_id="form-contact", label="Contact", info=FORM_HELP["contact"])
-    description = gr.Textbox(
-        elem_id="form-description", label="Description", lines=3, info=FORM_HELP["description"]
-    )
-    link = gr.Textbox(elem_id="form-link", label="Link", info=FORM_HELP["link"])
+    description, link = _textbox("description", lines=3), _textbox("link")
     submit_btn = gr.Button("Submit", variant="primary", elem_id="submit-button")
     submit_msg = gr.Markdown(elem_id="submit-message")
     return submitter, organisation, contact, description, link, submit_btn, submit_msg
