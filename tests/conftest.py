@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.benchmark",
+    "tests.fixtures.editors",
     "tests.fixtures.models",
     "tests.fixtures.results",
     "tests.fixtures.stores",

@@ -1,7 +1,10 @@
 """Editors with known faults, planted to prove that the harness catches them.
 
-Importing this module registers them under names starting with "planted-"; they work on the
-real adapter and on tests/fake_vlm.FakeAdapter alike.
+Importing this module registers nothing: each class names itself ("planted-..."), and a test
+registers them for its own duration only with the `planted_editors` fixture
+(tests/fixtures/editors.py), or `with registered(*PLANTED): ...`
+(evaluator.editors.registry) where a fixture cannot reach, e.g. in a child process. They work
+on the real adapter and on tests/fake_vlm.FakeAdapter alike.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from torch import nn
 
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
 from evaluator.editors.hooks import field as bounded
-from evaluator.editors.registry import register_editor
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,10 @@ class NoopConfig(EditorConfig):
     )
 
 
-@register_editor("planted-noop")
 class NoopEditor(Editor):
     """Changes nothing: locality must be exactly 1 and reliability equal to pre-edit."""
 
+    name = "planted-noop"
     config_class = NoopConfig
 
     def apply(self, edit) -> None:  # noqa: ANN001
@@ -61,10 +63,10 @@ class PerturbConfig(EditorConfig):
         _check_layer(self.layer, num_layers)
 
 
-@register_editor("planted-perturb")
 class PerturbEditor(Editor):
     """Adds noise to one decoder layer unrelated to the edit: locality must drop below 1."""
 
+    name = "planted-perturb"
     config_class = PerturbConfig
 
     def _name(self) -> str:
@@ -87,10 +89,10 @@ class LeakConfig(EditorConfig):
     )
 
 
-@register_editor("planted-leak")
 class LeakEditor(Editor):
     """Declares the first layer's MLP but writes to the last layer's: the protocol must refuse."""
 
+    name = "planted-leak"
     config_class = LeakConfig
 
     def touched_modules(self) -> list[str]:
@@ -122,10 +124,10 @@ class LeftoverConfig(EditorConfig):
     )
 
 
-@register_editor("planted-leftover")
 class LeftoverEditor(Editor):
     """Installs a wrapper or a hook in apply() and forgets it in reset()."""
 
+    name = "planted-leftover"
     config_class = LeftoverConfig
 
     def apply(self, edit) -> None:  # noqa: ANN001
@@ -154,10 +156,10 @@ class FinetuneConfig(EditorConfig):
         _check_layer(self.layer, num_layers)
 
 
-@register_editor("planted-finetune")
 class FinetuneEditor(Editor):
     """A plain, honest fine-tuning editor (in train mode, so dropout is active while training)."""
 
+    name = "planted-finetune"
     config_class = FinetuneConfig
 
     def _name(self) -> str:
@@ -185,11 +187,11 @@ class LetterBiasConfig(EditorConfig):
     bias: float = bounded(20.0, "added to the target letter's logit", min=0, max=1000)
 
 
-@register_editor("planted-letter-bias")
 class LetterBiasEditor(Editor):
     """Knows nothing of a case but its target letter: adds a constant to that letter's logit at
     the LM head, on every input. It must not score well on generality or locality."""
 
+    name = "planted-letter-bias"
     config_class = LetterBiasConfig
 
     def setup(self) -> None:
@@ -216,3 +218,14 @@ class LetterBiasEditor(Editor):
             self._hook.remove()
             self._hook = None
         self.letter_ids = []
+
+
+# every planted editor, for `registered(*PLANTED)`
+PLANTED: tuple[type[Editor], ...] = (
+    NoopEditor,
+    PerturbEditor,
+    LeakEditor,
+    LeftoverEditor,
+    FinetuneEditor,
+    LetterBiasEditor,
+)

@@ -4,24 +4,31 @@ record apart from the per-edit latency; editors without set-up report 0."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 
 import pytest
 
-import tests.planted_editors  # noqa: F401  (registers the planted editors)
-from evaluator.editors.registry import EDITORS, register_editor
+from evaluator.editors.registry import registered
 from evaluator.result import validate_result
 from evaluator.run import RunSpec, run_evaluation
 from tests.fake_vlm import FakeAdapter, fake_split
 from tests.planted_editors import NoopEditor
 
-if "planted-setup-cost" not in EDITORS:
 
-    @register_editor("planted-setup-cost")
-    class SetupCostEditor(NoopEditor):
-        """Changes nothing; claims a set-up of 1.5 s."""
+class SetupCostEditor(NoopEditor):
+    """Changes nothing; claims a set-up of 1.5 s."""
 
-        def setup(self) -> None:
-            self.setup_seconds = 1.5
+    name = "planted-setup-cost"
+
+    def setup(self) -> None:
+        self.setup_seconds = 1.5
+
+
+@pytest.fixture(autouse=True)
+def setup_cost_editor(planted_editors: list[str]) -> Iterator[None]:
+    """The planted editors and this one, registered for each test only."""
+    with registered(SetupCostEditor):
+        yield
 
 
 def run(editor: str, setting: str = "single") -> dict:

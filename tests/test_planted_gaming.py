@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
-import tests.planted_editors  # noqa: F401  (registers the planted editors)
 from evaluator.run import RunSpec, run_evaluation
 
 EDITS = 24  # edits per run, stratified over both tiers
+
+# every test here runs with the planted editors registered, for that test only
+pytestmark = pytest.mark.usefixtures("planted_editors")
 
 
 @pytest.fixture(scope="module")

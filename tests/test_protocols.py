@@ -3,12 +3,14 @@ evaluation (locality against an already-edited model, no restore between edits) 
 
 import pytest
 
-import tests.planted_editors  # noqa: F401  (registers the planted editors)
 from contract.names import TIERS
 from evaluator.protocols import clear_reference_cache, lifelong_checkpoints
 from evaluator.run import RunSpec, evaluate, run_evaluation
 from evaluator.snapshot import ModelChangedError, model_hash
 from tests.fake_vlm import FakeAdapter, fake_split
+
+# every test here runs with the planted editors registered, for that test only
+pytestmark = pytest.mark.usefixtures("planted_editors")
 
 
 def spec(editor, setting="single", config=None, seed=0, limit=None):

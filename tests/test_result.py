@@ -5,14 +5,16 @@ import json
 
 import pytest
 
-import tests.planted_editors  # noqa: F401  (registers the planted editors)
+from evaluator.editors.registry import registered
 from evaluator.result import TOP_LEVEL_KEYS, validate_result, write_result
 from evaluator.run import RunSpec, run_evaluation
 from tests.fake_vlm import FakeAdapter, fake_split
+from tests.planted_editors import PLANTED
 
 
 @pytest.fixture(scope="module", params=["single", "lifelong"])
 def result(request):
+    """One real run per setting; the planted editors are registered only while it runs."""
     spec = RunSpec(
         model="fake/tiny-vlm",
         revision=None,
@@ -22,7 +24,8 @@ def result(request):
         split="public",
         setting=request.param,
     )
-    return run_evaluation(spec, adapter=FakeAdapter(), split_data=fake_split(4))
+    with registered(*PLANTED):
+        return run_evaluation(spec, adapter=FakeAdapter(), split_data=fake_split(4))
 
 
 def test_a_real_result_has_exactly_the_schema_fields_and_validates(result):

@@ -5,13 +5,15 @@ import json
 
 import pytest
 
-import tests.planted_editors  # noqa: F401  (registers the planted editors)
 from evaluator.__main__ import main as evaluator_main
 from evaluator.editors.base import ConfigError
 from evaluator.result import validate_result
 from evaluator.run import RunSpec, run_evaluation
 from evaluator.snapshot import ModelChangedError, model_hash
 from tests.fake_vlm import FakeAdapter, fake_split
+
+# every test here runs with the planted editors registered, for that test only
+pytestmark = pytest.mark.usefixtures("planted_editors")
 
 
 def spec(editor="planted-finetune", config=None, **overrides):

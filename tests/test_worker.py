@@ -12,6 +12,7 @@ from backend.executors import LocalExecutor
 from backend.worker import Worker
 from submissions.record import SubmissionRecord
 from submissions.store import FAILED, FINISHED, PENDING, RUNNING, Store
+from tests.fake_clock import FakeClock
 
 
 def make_record(settings=("single", "lifelong"), config="strength: 2.5") -> SubmissionRecord:
@@ -38,8 +39,14 @@ def fake_result(spec) -> dict:
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+def clock() -> FakeClock:
+    """The store's clock: leases expire only when a test advances it."""
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path, clock) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}", clock=clock)
     yield store
     store.close()
 
@@ -103,19 +110,23 @@ def test_an_exception_marks_the_request_failed_with_reason_and_log_tail(store):
     assert store.results() == []
 
 
-def test_a_worker_whose_lease_was_taken_over_does_not_write_results(store):
+def test_a_worker_whose_lease_was_taken_over_does_not_write_results(store, clock):
     row = store.add_request(make_record(settings=("single",)))
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
 
     def evaluate(spec, progress):
+        started.set()
         release.wait(5)
         return fake_result(spec)
 
-    slow = Worker(store, LocalExecutor(evaluate), benchmark="b", lease_s=0.2, heartbeat_s=60)
+    slow = Worker(store, LocalExecutor(evaluate), benchmark="b", lease_s=10, heartbeat_s=60)
     thread = threading.Thread(target=slow.run_once)
     thread.start()
-    time.sleep(0.4)  # the lease expires: no heartbeat within 60 s
+    assert started.wait(10), "the slow worker never started its run"
     rescuer = Worker(store, LocalExecutor(lambda spec, progress: fake_result(spec)), benchmark="b")
+    clock.advance(9)
+    assert rescuer.run_once() is False  # the lease still holds
+    clock.advance(2)  # the lease expires: no heartbeat within 60 s
     assert rescuer.run_once() is True
     release.set()
     thread.join()

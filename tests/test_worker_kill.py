@@ -16,6 +16,7 @@ from backend.executors import LocalExecutor
 from backend.worker import Worker
 from submissions.record import SubmissionRecord
 from submissions.store import FAILED, FINISHED, RUNNING, Store
+from tests.fake_clock import FakeClock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -97,11 +98,15 @@ def test_a_request_of_a_killed_worker_is_finished_by_another(tmp_path):
 
 
 def test_a_request_whose_attempts_are_used_up_fails_as_worker_lost(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    clock = FakeClock()  # no process dies here: the lease runs out on the store's clock
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}", clock=clock)
     row = store.add_request(make_record())
-    assert store.claim("vanished", lease_s=0.05).id == row.id
-    time.sleep(0.1)
+    assert store.claim("vanished", lease_s=10).id == row.id
     worker = Worker(store, LocalExecutor(fake_result), benchmark="b", max_attempts=1)
+    clock.advance(9)
+    assert worker.run_once() is False  # nothing pending, and the lease still holds
+    assert store.get_request(row.id).state == RUNNING
+    clock.advance(2)
     assert worker.run_once() is False  # reaped, not retried
     failed = store.get_request(row.id)
     assert failed.state == FAILED and failed.error.startswith("worker lost")

@@ -6,6 +6,9 @@ editor"): each entry point names an Editor subclass, or a module that registers 
 `@register_editor` when imported. A plugin that fails to import or to pass the checks below is
 left out and reported by name (`plugin_errors()`, a logged warning); it never stops the app or
 the CLI, and the other editors stay available.
+
+Tests register editors for a while only: `with registered(PlantedEditor): ...` (or
+`scoped_registry()` around code that calls `register_editor`) leaves the registry as it was.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from contract.limits import clip
@@ -43,6 +47,55 @@ def register_editor(name: str) -> Callable[[type[Editor]], type[Editor]]:
         return cls
 
     return decorate
+
+
+@contextmanager
+def scoped_registry() -> Iterator[None]:
+    """Snapshot the registry (editors, plugins, plugin errors) and restore it on exit, even
+    when the block raises: whatever the block registers or removes is undone.
+
+    The built-in editors and the plugins are loaded first, so that they are in the snapshot
+    and stay registered afterwards. The dicts are restored in place (modules that imported
+    `EDITORS` or `PLUGINS` see the restored contents). Not thread-safe: meant for tests and
+    other single-threaded set-up code.
+    """
+    global _plugins_loaded
+    _load_builtin_editors()
+    editors, plugins = dict(EDITORS), dict(PLUGINS)
+    loaded, errors = dict(_LOADED), dict(_PLUGIN_ERRORS)
+    plugins_loaded = _plugins_loaded
+    try:
+        yield
+    finally:
+        _restore(EDITORS, editors)
+        _restore(PLUGINS, plugins)
+        _restore(_LOADED, loaded)
+        _restore(_PLUGIN_ERRORS, errors)
+        _plugins_loaded = plugins_loaded
+
+
+def _restore(live: dict[str, Any], snapshot: dict[str, Any]) -> None:
+    live.clear()
+    live.update(snapshot)
+
+
+@contextmanager
+def registered(*classes: type[Editor]) -> Iterator[list[str]]:
+    """Register editor classes for the duration of a `with` block; yields their names.
+
+    Each class is registered under its `name` class attribute, as `@register_editor(name)`
+    would (a name taken by a built-in, a plugin or another class is an error, and then nothing
+    stays registered). On exit the registry is restored as `scoped_registry()` does.
+    """
+    with scoped_registry():
+        names = []
+        for cls in classes:
+            name = getattr(cls, "name", None)
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"{cls.__qualname__} needs a `name` class attribute to register")
+            register_editor(name)(cls)
+            names.append(name)
+        yield names
 
 
 def editor_names() -> list[str]:
