@@ -7,6 +7,7 @@ Torch-free: the app, the submissions package and the worker import it without lo
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,7 @@ def run_timeout_s() -> float:
     return float(RUN_TIMEOUT_S_GPU if has_gpu() else RUN_TIMEOUT_S_CPU)
 
 
-def clip(value: Any, limit: int = MESSAGE_VALUE_MAX_CHARS) -> str:
+def clip(value: object, limit: int = MESSAGE_VALUE_MAX_CHARS) -> str:
     """A repr of `value` of at most about `limit` characters, safe on any input (huge strings
     and numbers, deep or long containers): what error messages quote of a submitted value."""
     text = _bounded_repr(value, limit, depth=0)
@@ -136,7 +137,7 @@ def shorten(text: str, limit: int = MESSAGE_VALUE_MAX_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _bounded_repr(value: Any, budget: int, depth: int) -> str:
+def _bounded_repr(value: object, budget: int, depth: int) -> str:
     if isinstance(value, str):
         text = repr(value[: budget + 1])
         return text if len(value) <= budget else text[:-1] + f"…' ({len(value)} characters)"
@@ -155,7 +156,7 @@ def _bounded_repr(value: Any, budget: int, depth: int) -> str:
     return text[: budget + 1]
 
 
-def _container_repr(value: Any, budget: int, depth: int) -> str:
+def _container_repr(value: Collection[Any], budget: int, depth: int) -> str:
     kind = type(value).__name__
     if depth >= 3:
         return f"<{kind} of {len(value)} items>"

@@ -25,7 +25,9 @@ class _FlatConfigLoader(yaml.SafeLoader):
         self._nodes = 0
         self._depth = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
+    def compose_node(
+        self, parent: yaml.Node | None, index: int | yaml.Node | None
+    ) -> yaml.Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise ConfigError(
@@ -66,7 +68,7 @@ _FlatConfigLoader.add_implicit_resolver(
 )
 
 
-def _where(event: Any) -> str:
+def _where(event: yaml.Event) -> str:
     mark = getattr(event, "start_mark", None)
     if mark is None:
         return "an unknown position"
@@ -115,7 +117,7 @@ def _yaml_problem(err: yaml.MarkedYAMLError) -> str:
     return f"{problem}{where}; write one 'field: value' per line"
 
 
-def _as_mapping(data: Any) -> dict[str, Any]:
+def _as_mapping(data: object) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
