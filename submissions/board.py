@@ -17,6 +17,7 @@ from typing import Any
 
 from contract import result_reader as read
 from contract.names import METRICS, PRE_EDIT_METRICS, TIERS
+from submissions.record import SubmissionRecord
 
 __all__ = [
     "BOARD_FLOAT_COLUMNS",
@@ -61,17 +62,19 @@ BOARD_FLOAT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _text(value: Any, limit: int) -> str:
+def _text(value: object, limit: int) -> str:
     return "" if value is None else str(value)[:limit]
 
 
-def board_values(result: Mapping[str, Any], record: Any) -> dict[str, Any]:
+def board_values(
+    result: Mapping[str, Any], record: SubmissionRecord | Mapping[str, object]
+) -> dict[str, Any]:
     """The board's stored values of one result JSON and the request it belongs to (a
     SubmissionRecord or a mapping of its fields). Missing parts become None; never raises on a
     malformed result (the worker stores what the evaluator returned)."""
     result = result if isinstance(result, Mapping) else {}
 
-    def field(name: str) -> Any:
+    def field(name: str) -> object:
         if isinstance(record, Mapping):
             return record.get(name)
         return getattr(record, name, None)

@@ -311,7 +311,7 @@ class RequestQueue:
             .values(**values)
         ).rowcount
 
-    def _active_by_key(self, key: str) -> Any:
+    def _active_by_key(self, key: str) -> sa.Row[int, str] | None:
         with self._read() as conn:
             return conn.execute(
                 sa.select(requests_table.c.id, requests_table.c.state)

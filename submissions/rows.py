@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+import sqlalchemy as sa
 
 from submissions.record import SubmissionRecord
 from submissions.schema import (
@@ -145,7 +147,7 @@ def _result_row(
     }
 
 
-def _request_row(row: Any) -> RequestRow:
+def _request_row(row: sa.Row[*tuple[Any, ...]]) -> RequestRow:
     return RequestRow(
         id=row.id,
         request_key=row.request_key,
@@ -171,7 +173,11 @@ def _naive(moment: datetime) -> datetime:
     return moment
 
 
-def _aware(moment: Any) -> Any:
+# a database moment that may be absent (a lease's expiry): _aware keeps None as None
+_MaybeMoment = TypeVar("_MaybeMoment", datetime, None)
+
+
+def _aware(moment: _MaybeMoment) -> _MaybeMoment:
     if isinstance(moment, datetime) and moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     if isinstance(moment, datetime):

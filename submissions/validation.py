@@ -82,7 +82,7 @@ def form_from_values(values: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(FORM_FIELDS, values, strict=True))
 
 
-def precheck_form(form: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+def precheck_form(form: object) -> tuple[dict[str, str], tuple[str, ...]]:
     """The checks that need neither the model nor the editor registry: the form is a mapping
     of known fields, every text field is text within its length, required fields are filled,
     the settings and model type are valid. Returns (cleaned text fields, settings)."""
@@ -170,7 +170,7 @@ def submit(
         raise SubmissionError(err.field, str(err)) from None
 
 
-def _clean_text(name: str, value: Any) -> str:
+def _clean_text(name: str, value: object) -> str:
     """Strip control characters (newlines and tabs kept in multi-line fields), put the text in
     NFC form where that is safe, and check its length."""
     if value is None:
@@ -195,7 +195,7 @@ def _clean_text(name: str, value: Any) -> str:
     return cleaned
 
 
-def _settings(value: Any) -> tuple[str, ...]:
+def _settings(value: object) -> tuple[str, ...]:
     choose = f"choose one or both of {SETTINGS}"
     if isinstance(value, str):
         items = [part.strip() for part in value.split(",") if part.strip()]
