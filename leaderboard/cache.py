@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
-from leaderboard.table import board_curves, board_frame, board_wide, lifelong_curves, results_frame
+from leaderboard.table import (
+    StoredResult,
+    board_curves,
+    board_frame,
+    board_wide,
+    lifelong_curves,
+    results_frame,
+)
 
-__all__ = ["BoardCache", "CachedResults", "ResultsCache"]
+if TYPE_CHECKING:
+    from submissions import BoardRows, ResultRow
+
+__all__ = ["BoardCache", "BoardSource", "CachedResults", "ResultsCache"]
 
 
 class CachedResults(Protocol):
@@ -30,9 +40,27 @@ class CachedResults(Protocol):
         """(results version, the frame with every column)."""
         ...
 
-    def result(self, request_id: int, setting: str) -> Any:
+    def result(self, request_id: int, setting: str) -> StoredResult | None:
         """One full result (None where the frame's rows carry every column already)."""
         ...
+
+
+class BoardSource(Protocol):
+    """What BoardCache reads of the store (leaderboard.service.LeaderboardService is one): the
+    results version, the visible result ids, the board's narrow rows and curves, and full
+    results only for the all-results CSV and a row's detail."""
+
+    def results_version(self) -> str: ...
+
+    def visible_result_ids(self) -> list[int]: ...
+
+    def board(self, result_ids: Iterable[int] | None = None) -> BoardRows: ...
+
+    def board_curves(self, result_ids: Iterable[int] | None = None) -> dict[int, list[Any]]: ...
+
+    def results(self, result_ids: Iterable[int] | None = None) -> list[ResultRow]: ...
+
+    def result(self, request_id: int, setting: str) -> ResultRow | None: ...
 
 
 class ResultsCache:
@@ -72,7 +100,7 @@ class ResultsCache:
         key, frame, _ = self.get()
         return key, frame
 
-    def result(self, request_id: int, setting: str) -> Any:
+    def result(self, request_id: int, setting: str) -> StoredResult | None:
         return None  # rows of this cache carry every column already
 
 
@@ -85,7 +113,7 @@ class BoardCache:
     for; a row's detail reads its one result. `get()[2]` holds the curves as of the last
     `curves()` call."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: BoardSource) -> None:
         self._source = source
         self._lock = threading.Lock()
         self._full_lock = threading.Lock()
@@ -168,11 +196,11 @@ class BoardCache:
             self._full, self._full_ids, self._full_key = full, ids, key
             return key, full
 
-    def result(self, request_id: int, setting: str) -> Any:
+    def result(self, request_id: int, setting: str) -> ResultRow | None:
         return self._source.result(request_id, setting)
 
 
-def _empty_board(source: Any) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+def _empty_board(source: BoardSource) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """The board's column names, from an empty board_rows answer."""
     board = source.board([])
     return board.columns, []

@@ -15,7 +15,6 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -29,7 +28,7 @@ _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _PARTIAL_MAX_AGE_S = 60
 
 
-def neutralise_cell(value: Any) -> Any:
+def neutralise_cell(value: object) -> object:
     """A text cell a spreadsheet would evaluate as a formula, made inert with a leading single
     quote (shown as text); plain numbers written as text, and non-text cells, are unchanged."""
     formula = isinstance(value, str) and value.startswith(FORMULA_PREFIXES)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from submissions import RequestRow
+
+    # one request as the queue tab reads it: the store's RequestRow, or a mapping of its fields
+    QueueRow = RequestRow | Mapping[str, Any]
 
 QUEUE_COLUMNS = [
     "id",
@@ -21,7 +27,7 @@ QUEUE_COLUMNS = [
 STATE_ORDER = {"RUNNING": 0, "PENDING": 1, "FAILED": 2, "FINISHED": 3, "CANCELLED": 4}
 
 
-def _get(row: Any, *names: str, default: Any = None) -> Any:
+def _get(row: QueueRow, *names: str, default: object = None) -> Any:  # noqa: ANN401 - a field looked up by name
     """First present attribute/key among `names`, also looking inside a nested `record`."""
     sources = [row]
     nested = row.get("record") if isinstance(row, Mapping) else getattr(row, "record", None)
@@ -35,19 +41,19 @@ def _get(row: Any, *names: str, default: Any = None) -> Any:
     return default
 
 
-def _state(row: Any) -> str:
+def _state(row: QueueRow) -> str:
     state = _get(row, "state", default="")
     return str(getattr(state, "value", state)).upper()
 
 
-def _progress(row: Any) -> str:
+def _progress(row: QueueRow) -> str:
     done, total = _get(row, "done", "progress_done"), _get(row, "total", "progress_total")
     if total:
         return f"{done or 0}/{total}"
     return ""
 
 
-def queue_frame(rows: Iterable[Any]) -> pd.DataFrame:
+def queue_frame(rows: Iterable[QueueRow]) -> pd.DataFrame:
     """Requests ordered running, pending (oldest first), failed, finished; one line each."""
     records = []
     for row in rows:

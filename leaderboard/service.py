@@ -12,7 +12,19 @@ from contract import paths
 from contract.checks import SubmissionChecks
 from contract.limits import UPLOAD_MAX_BYTES, models_root
 from contract.status import StatusLine
-from submissions import CANCELLED, FAILED, FINISHED, PENDING, RUNNING, SubmissionError, submit
+from submissions import (
+    CANCELLED,
+    FAILED,
+    FINISHED,
+    PENDING,
+    RUNNING,
+    BoardRows,
+    RequestRow,
+    ResultRow,
+    Store,
+    SubmissionError,
+    submit,
+)
 
 # the queue tab lists every pending and running request and this many of the latest others
 RECENT_DONE_REQUESTS = 200
@@ -23,7 +35,7 @@ class LeaderboardService:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         status: StatusLine | None = None,
         checks: SubmissionChecks | None = None,
     ) -> None:
@@ -33,7 +45,7 @@ class LeaderboardService:
         self.status = status
         self.checks = checks
 
-    def results(self, result_ids: Iterable[int] | None = None) -> list[Any]:
+    def results(self, result_ids: Iterable[int] | None = None) -> list[ResultRow]:
         """Full results (every result JSON parsed): the all-results CSV, incrementally."""
         return self.store.results(result_ids)
 
@@ -41,22 +53,22 @@ class LeaderboardService:
         """Changes whenever the set of finished results changes."""
         return self.store.results_version()
 
-    def board(self, result_ids: Iterable[int] | None = None) -> Any:
+    def board(self, result_ids: Iterable[int] | None = None) -> BoardRows:
         """The board's narrow rows (Store.board_rows): no result JSON parsed."""
         return self.store.board_rows(result_ids)
 
-    def board_curves(self, result_ids: Iterable[int] | None = None) -> dict[int, Any]:
+    def board_curves(self, result_ids: Iterable[int] | None = None) -> dict[int, list[Any]]:
         """result id -> stored lifelong curve (Store.board_curves)."""
         return self.store.board_curves(result_ids)
 
     def visible_result_ids(self) -> list[int]:
         return self.store.visible_result_ids()
 
-    def result(self, request_id: int, setting: str) -> Any:
+    def result(self, request_id: int, setting: str) -> ResultRow | None:
         """One full result, for a board row's detail."""
         return self.store.get_result(request_id, setting)
 
-    def requests(self) -> list[Any]:
+    def requests(self) -> list[RequestRow]:
         """Every pending and running request, and the latest finished, failed or cancelled
         ones (the queue tab; reading every request of a large store on each refresh is not)."""
         active = self.store.list_requests([PENDING, RUNNING])

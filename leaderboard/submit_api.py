@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from contract.names import MODEL_TYPES, SETTINGS
 from submissions import FORM_FIELDS, SubmissionError, form_from_values
+
+if TYPE_CHECKING:
+    from gradio.block_function import BlockFunction
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ def make_submit_handler(submit: Callable[[dict[str, Any]], str]) -> Callable[...
     """The click handler: one value per FORM_FIELDS entry in, the success or refusal message
     out; it never raises."""
 
-    def run_submit(*values: Any) -> str:
+    def run_submit(*values: object) -> str:
         try:
             form = form_from_values(list(values))
             if isinstance(form["settings"], (list, tuple)):
@@ -82,7 +85,7 @@ class CheckedBlocks(gr.Blocks):
     def checked(self, fn: Callable[..., Any], check: Callable[[list[Any]], None]) -> None:
         self._raw_checks = {**getattr(self, "_raw_checks", {}), fn: check}
 
-    def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
+    def validate_inputs(self, block_fn: BlockFunction, inputs: list[Any]) -> None:
         check = getattr(self, "_raw_checks", {}).get(block_fn.fn)
         if check is not None:
             try:

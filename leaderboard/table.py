@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,23 @@ REQUEST_FIELDS = (
 )
 
 
-def _field(row: Any, name: str, default: Any = None) -> Any:
+class StoredResult(Protocol):
+    """What the frames read of one stored result: `submissions.ResultRow` (Store.results(),
+    Store.get_result()) is one. The request's fields (model_id, editor, submitter, ...) are
+    read by name from the row, else from its `record`."""
+
+    @property
+    def setting(self) -> str: ...
+
+    @property
+    def result(self) -> Mapping[str, Any]: ...
+
+
+# a stored result row, or a mapping of the same fields (read the same way by `_field`)
+ResultLike = StoredResult | Mapping[str, Any]
+
+
+def _field(row: ResultLike, name: str, default: object = None) -> Any:  # noqa: ANN401 - a field looked up by name
     """A request or result field of a store row (attribute, key, or inside its `record`)."""
     value = row.get(name) if isinstance(row, Mapping) else getattr(row, name, None)
     if value is None:
@@ -63,24 +79,24 @@ def _nan(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
-def _num(value: Any) -> float:
+def _num(value: object) -> float:
     return _nan(read.finite(value))
 
 
-def _hardware_text(hardware: Any) -> str:
+def _hardware_text(hardware: object) -> str:
     if isinstance(hardware, Mapping):
         chip = hardware.get("gpu") or hardware.get("cpu") or "unknown"
         return f"{chip} ({hardware.get('cpu_cores', '?')} CPU cores)"
     return str(hardware or "")
 
 
-def flatten_result(row: Any, tier: str) -> dict[str, Any]:
+def flatten_result(row: ResultLike, tier: str) -> dict[str, Any]:
     """One stored result row (request fields + setting + result dict) as flat column values
     for one task tier. Keys are the column keys of leaderboard/columns.py."""
     return _tier_fields(_field(row, "result") or {}, tier, _row_fields(row))
 
 
-def _row_fields(row: Any) -> dict[str, Any]:
+def _row_fields(row: ResultLike) -> dict[str, Any]:
     """The columns that do not depend on the task tier."""
     result: Mapping[str, Any] = _field(row, "result") or {}
     model = result.get("model", {})
@@ -142,7 +158,7 @@ def _tier_fields(result: Mapping[str, Any], tier: str, base: dict[str, Any]) -> 
     return out
 
 
-def results_frame(rows: Iterable[Any]) -> pd.DataFrame:
+def results_frame(rows: Iterable[ResultLike]) -> pd.DataFrame:
     """Every stored result, one line per (request, setting, tier), every column of columns.py."""
     records = []
     for row in rows:
@@ -259,7 +275,7 @@ def interval_details(view: pd.DataFrame, index: int) -> str:
     return "\n".join(lines)
 
 
-def lifelong_curves(rows: Iterable[Any]) -> pd.DataFrame:
+def lifelong_curves(rows: Iterable[ResultLike]) -> pd.DataFrame:
     """Long frame of lifelong curves of the newest benchmark version: one line per (model,
     editor, config, checkpoint)."""
     runs = [
@@ -409,7 +425,7 @@ def is_board_frame(frame: pd.DataFrame) -> bool:
     return "result_id" in frame.columns
 
 
-def detail_frame(row: Any, tier: str) -> pd.DataFrame:
+def detail_frame(row: ResultLike, tier: str) -> pd.DataFrame:
     """The full line of one stored result (a `Store.get_result` row) for one tier, for
     `interval_details`."""
     frame = results_frame([row])

@@ -8,12 +8,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+import pandas as pd
+import plotly.graph_objects as go
 
 from contract.checks import EditorCatalog
-from leaderboard.cache import BoardCache, CachedResults, ResultsCache
+from leaderboard.cache import BoardCache, BoardSource, CachedResults, ResultsCache
 from leaderboard.columns import default_visible
 from leaderboard.queue_view import queue_frame
 from leaderboard.submit_api import (
@@ -40,6 +42,9 @@ from leaderboard.tabs import (
 from leaderboard.tabs.submit import NO_EDITORS
 from leaderboard.tabs.views import TABLE_LABEL, TABLE_MAX_ROWS
 
+if TYPE_CHECKING:
+    from leaderboard.service import LeaderboardService
+
 __all__ = [
     "FORM_FIELDS",
     "TABLE_LABEL",
@@ -52,7 +57,7 @@ __all__ = [
 ]
 
 
-def build_service_ui(service: Any, **overrides: Any) -> gr.Blocks:
+def build_service_ui(service: LeaderboardService, **overrides: object) -> gr.Blocks:
     """`build_ui` wired to a `LeaderboardService` (its store, submit and status line) and the
     editors of its checks (none without checks); `overrides` replace any of build_ui's
     arguments."""
@@ -79,7 +84,7 @@ def build_ui(
     status: Callable[[], str] | None = None,
     manifest_path: Path | None = None,
     refresh_s: float = 5.0,
-    board_source: Any | None = None,
+    board_source: BoardSource | None = None,
     table_rows: int | None = None,
 ) -> gr.Blocks:
     """Lay out the tabs and wire the callbacks. `submit(form)` returns the success message or
@@ -138,7 +143,7 @@ def build_ui(
 def _results_cache(
     load_results: Callable[[], list[Any]],
     results_version: Callable[[], str] | None,
-    board_source: Any | None,
+    board_source: BoardSource | None,
 ) -> ResultsCache | BoardCache:
     """BoardCache over `board_source` when given (read once in the background, so the first
     visitor finds it ready), else ResultsCache over `load_results`."""
@@ -178,7 +183,7 @@ class _Refresh:
             *self.lifelong.curve_plots,
         ]
 
-    def tick(self, *values):
+    def tick(self, *values: Any) -> list[dict[str, Any] | str]:  # noqa: ANN401 - Gradio inputs, forwarded by position
         """First step of a refresh: the status line always; the table, its CSV and the
         filter choices only when the stored results changed, so a user's sort and
         selection survive the refresh."""
@@ -194,7 +199,10 @@ class _Refresh:
             *live,
         ]
 
-    def tick_rest(self, *values):
+    def tick_rest(
+        self,
+        *values: Any,  # noqa: ANN401 - Gradio inputs, forwarded by position
+    ) -> list[pd.DataFrame | dict[str, Any] | go.Figure | str | None]:
         """Second step: the queue tab always; the plots when the results changed (and
         the all-results CSV prepared for older results is withdrawn)."""
         eff_s, eff_t, chosen_lines, seen = values

@@ -120,7 +120,16 @@ def build_leaderboard_tab() -> LeaderboardTab:
 class RowDetail:
     views: BoardViews
 
-    def detail(self, setting, tier, types, editors, search, columns, evt: gr.SelectData):
+    def detail(
+        self,
+        setting: str,
+        tier: str,
+        types: list[str] | None,
+        editors: list[str] | None,
+        search: str,
+        columns: list[str] | None,
+        evt: gr.SelectData,
+    ) -> str:
         """Intervals and provenance of the clicked row, found by its identifying cells (the
         browser may have re-sorted the table, so the row index alone is not enough)."""
         view = self.views.current_view(setting, tier, types, editors, search)

@@ -7,10 +7,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gradio as gr
 import pandas as pd
+import plotly.graph_objects as go
 
 from contract.names import HEADLINE_METRICS
 from leaderboard import plots
@@ -26,6 +27,8 @@ TABLE_MAX_ROWS = 200  # measured: 1,000 rows took the warm tab past 1 s (docs/de
 TABLE_LABEL = "Click a row for its 95% intervals and provenance"
 LIFELONG_METRICS = HEADLINE_METRICS
 
+_Computed = TypeVar("_Computed")
+
 
 @dataclass(eq=False)
 class BoardViews:
@@ -38,7 +41,7 @@ class BoardViews:
     _computed: dict[tuple, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def memo(self, key: tuple, make: Callable[[], Any]) -> Any:
+    def memo(self, key: tuple, make: Callable[[], _Computed]) -> _Computed:
         """What is computed for `key` (the results version first, then the inputs) is computed
         once per change of the results, not on every page load or refresh."""
         with self._lock:
@@ -51,7 +54,14 @@ class BoardViews:
             self._computed[key] = value
         return value
 
-    def current_view(self, setting, tier, types, editors, search) -> pd.DataFrame:
+    def current_view(
+        self,
+        setting: str,
+        tier: str,
+        types: list[str] | None,
+        editors: list[str] | None,
+        search: str,
+    ) -> pd.DataFrame:
         key, frame, _ = self.cache.get()
         inputs = (setting, tier, tuple(types or ()), tuple(editors or ()), search or "")
         return self.memo(
@@ -62,7 +72,15 @@ class BoardViews:
             ),
         )  # fmt: skip
 
-    def table_update(self, setting, tier, types, editors, search, columns):
+    def table_update(
+        self,
+        setting: str,
+        tier: str,
+        types: list[str] | None,
+        editors: list[str] | None,
+        search: str,
+        columns: list[str] | None,
+    ) -> dict[str, Any]:
         view = self.current_view(setting, tier, types, editors, search)
         shown = view.head(self.table_rows)
         label = TABLE_LABEL
@@ -75,7 +93,15 @@ class BoardViews:
             value=display_frame(shown, columns), datatype=datatypes(columns), label=label
         )
 
-    def filtered_csv(self, setting, tier, types, editors, search, columns):
+    def filtered_csv(
+        self,
+        setting: str,
+        tier: str,
+        types: list[str] | None,
+        editors: list[str] | None,
+        search: str,
+        columns: list[str] | None,
+    ) -> str:
         key, _, _ = self.cache.get()
         inputs = (setting, tier, tuple(types or ()), tuple(editors or ()), search or "")
 
@@ -86,26 +112,26 @@ class BoardViews:
         path = self.memo((key, "csv", *inputs, tuple(columns or ())), write)
         return path if Path(path).exists() else write()  # pruned meanwhile: write it again
 
-    def filter_choices(self):
+    def filter_choices(self) -> tuple[dict[str, Any], dict[str, Any]]:
         _, frame, _ = self.cache.get()
         return (
             gr.update(choices=sorted(v for v in frame["model_type"].unique() if v)),
             gr.update(choices=sorted(v for v in frame["editor"].unique() if v)),
         )
 
-    def efficiency(self, setting, tier):
+    def efficiency(self, setting: str, tier: str) -> tuple[go.Figure, go.Figure]:
         key, frame, _ = self.cache.get()
 
-        def draw():
+        def draw() -> tuple[go.Figure, go.Figure]:
             view = leaderboard_view(frame, setting=setting, tier=tier)
             return plots.latency_vs_reliability(view), plots.memory_vs_locality(view)
 
         return self.memo((key, "efficiency", setting, tier), draw)
 
-    def lifelong(self, lines):
+    def lifelong(self, lines: list[str] | None) -> list[dict[str, Any] | go.Figure]:
         key, _, _ = self.cache.get()
 
-        def draw():
+        def draw() -> tuple[list[str], list[go.Figure]]:
             curves = self.cache.curves()
             chosen = lines if lines else None
             figs = [plots.lifelong_figure(curves, m, chosen) for m in LIFELONG_METRICS]
