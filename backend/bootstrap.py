@@ -12,11 +12,17 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract import paths
 from contract.names import SETTINGS, ZOO_ARCHITECTURES
 from evaluator.benchmark.release import VERSION
+
+if TYPE_CHECKING:
+    from backend.executors import Progress
+    from backend.worker import Worker
+    from contract.run_spec import RunSpec
+    from submissions import Store
 
 log = logging.getLogger(__name__)
 BASELINE_SUBMITTER = "MultiMedEdit baselines"
@@ -136,7 +142,7 @@ def ensure_zoo_model(
     )
 
 
-def queue_baselines(store: Any, models: list[Path], status: BootstrapStatus) -> int:
+def queue_baselines(store: Store, models: list[Path], status: BootstrapStatus) -> int:
     """Submit every built-in editor on each zoo model (single and lifelong) through the same
     submit() path as the form; requests already in the store are not submitted again."""
     from backend.submission import submit
@@ -184,7 +190,7 @@ def _cheap_first(editor: str) -> tuple[int, str]:
     return (CHEAP_FIRST.index(editor) if editor in CHEAP_FIRST else len(CHEAP_FIRST), editor)
 
 
-def make_worker(store: Any, benchmark: Path, options: BootstrapOptions) -> Any:
+def make_worker(store: Store, benchmark: Path, options: BootstrapOptions) -> Worker:
     """The in-process worker on the hidden split; in quick mode every run is limited to
     `quick_cases` edits over both tiers (the result's benchmark.edits says so)."""
     from backend.executors import LocalExecutor, default_evaluate
@@ -193,7 +199,7 @@ def make_worker(store: Any, benchmark: Path, options: BootstrapOptions) -> Any:
     executor = LocalExecutor()
     if options.quick:
 
-        def evaluate_few(spec: Any, progress: Any = None) -> dict[str, Any]:
+        def evaluate_few(spec: RunSpec, progress: Progress | None = None) -> dict[str, Any]:
             return default_evaluate(dataclasses.replace(spec, limit=options.quick_cases), progress)
 
         executor = LocalExecutor(evaluate_few)
@@ -201,7 +207,7 @@ def make_worker(store: Any, benchmark: Path, options: BootstrapOptions) -> Any:
 
 
 def first_start(
-    store: Any, options: BootstrapOptions, status: BootstrapStatus, stop: threading.Event
+    store: Store, options: BootstrapOptions, status: BootstrapStatus, stop: threading.Event
 ) -> None:
     """Build the benchmark, start the worker, then build each zoo model and queue its
     baselines as soon as it exists, so the first rows appear while the next model trains.
@@ -226,7 +232,7 @@ def first_start(
 
 
 def start_in_background(
-    store: Any, options: BootstrapOptions
+    store: Store, options: BootstrapOptions
 ) -> tuple[BootstrapStatus, threading.Event, threading.Thread]:
     """Start `first_start` in a daemon thread; set the returned event to stop the worker."""
     status, stop = BootstrapStatus(), threading.Event()

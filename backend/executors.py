@@ -9,7 +9,12 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from contract.run_spec import RunSpec
 
 Progress = Callable[[int, int], None]
 # evaluate(spec, progress=...) -> result dict; evaluator.run.run_evaluation by default
@@ -19,7 +24,7 @@ Evaluate = Callable[..., dict[str, Any]]
 class Executor(Protocol):
     """Runs one (request, setting) evaluation and returns its result JSON."""
 
-    def run(self, spec: Any, progress: Progress) -> dict[str, Any]: ...
+    def run(self, spec: RunSpec, progress: Progress) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
@@ -30,7 +35,7 @@ class Cancellable(Protocol):
     def cancel(self) -> None: ...
 
 
-def default_evaluate(spec: Any, progress: Progress | None = None) -> dict[str, Any]:
+def default_evaluate(spec: RunSpec, progress: Progress | None = None) -> dict[str, Any]:
     """The real evaluator, imported on use so that the worker starts without torch."""
     from evaluator.run import run_evaluation
 
@@ -43,7 +48,7 @@ class LocalExecutor:
     def __init__(self, evaluate: Evaluate | None = None) -> None:
         self.evaluate = evaluate or default_evaluate
 
-    def run(self, spec: Any, progress: Progress) -> dict[str, Any]:
+    def run(self, spec: RunSpec, progress: Progress) -> dict[str, Any]:
         return self.evaluate(spec, progress=progress)
 
     def close(self) -> None:
@@ -58,10 +63,10 @@ class ProcessExecutor:
     def __init__(self, evaluate: Evaluate | None = None, *, kill_after_s: float = 10.0) -> None:
         self.evaluate = evaluate or default_evaluate
         self.kill_after_s = kill_after_s
-        self._process: Any = None
+        self._process: BaseProcess | None = None
         self._lock = threading.Lock()
 
-    def run(self, spec: Any, progress: Progress) -> dict[str, Any]:
+    def run(self, spec: RunSpec, progress: Progress) -> dict[str, Any]:
         context = multiprocessing.get_context("spawn")
         receive, send = context.Pipe(duplex=False)
         process = context.Process(
@@ -86,7 +91,7 @@ class ProcessExecutor:
     def close(self) -> None:
         self.cancel()
 
-    def _stop(self, process: Any) -> None:
+    def _stop(self, process: BaseProcess) -> None:
         if process.is_alive():
             process.terminate()
             process.join(self.kill_after_s)
@@ -95,7 +100,7 @@ class ProcessExecutor:
         process.join(self.kill_after_s)
 
 
-def _relay(receive: Any, process: Any, progress: Progress) -> dict[str, Any]:
+def _relay(receive: Connection, process: BaseProcess, progress: Progress) -> dict[str, Any]:
     """Forward the child's progress; return its result or raise its exception."""
     while True:
         try:
@@ -114,7 +119,7 @@ def _relay(receive: Any, process: Any, progress: Progress) -> dict[str, Any]:
             raise payload
 
 
-def _child_run(evaluate: Evaluate, spec: Any, send: Any) -> None:
+def _child_run(evaluate: Evaluate, spec: RunSpec, send: Connection) -> None:
     """In the child: run the evaluation, sending progress, then the result or the error."""
 
     def progress(done: int, total: int) -> None:
@@ -131,7 +136,7 @@ def _child_run(evaluate: Evaluate, spec: Any, send: Any) -> None:
         send.close()
 
 
-def _ray_task(evaluate: Evaluate, spec: Any) -> dict[str, Any]:
+def _ray_task(evaluate: Evaluate, spec: RunSpec) -> dict[str, Any]:
     return evaluate(spec, progress=None)
 
 
@@ -179,7 +184,7 @@ class RayExecutor:
         )(_ray_task)
         self._current: Any = None
 
-    def run(self, spec: Any, progress: Progress) -> dict[str, Any]:
+    def run(self, spec: RunSpec, progress: Progress) -> dict[str, Any]:
         import ray
 
         self._current = self._remote.remote(self.evaluate, spec)

@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from backend.executors import Executor
 from contract.limits import RUN_TIMEOUT_GRACE_S
@@ -34,14 +34,40 @@ class RunTimeoutError(Exception):
     """The request ran past its wall-clock limit."""
 
 
+class WorkerStore(Protocol):
+    """What the worker needs of a store (`submissions.Store` is one): reap lost leases, claim
+    a request, hold its lease, store its results and end it."""
+
+    def reap_expired(self, max_attempts: int) -> list[int]: ...
+
+    def claim(self, worker_id: str, lease_s: float) -> RequestRow | None: ...
+
+    def heartbeat(
+        self,
+        request_id: int,
+        worker_id: str,
+        lease_s: float,
+        done: int | None = None,
+        total: int | None = None,
+    ) -> bool: ...
+
+    def save_result(
+        self, request_id: int, worker_id: str, setting: str, result: dict[str, Any]
+    ) -> None: ...
+
+    def finish(self, request_id: int, worker_id: str) -> None: ...
+
+    def fail(self, request_id: int, worker_id: str, reason: str, log_tail: str = "") -> None: ...
+
+
 class Worker:
     """Drives requests from a store through an executor. The store is any object with the
     `submissions.store.Store` methods (claim, heartbeat, save_result, finish, fail,
-    reap_expired); the evaluator never imports the submissions package."""
+    reap_expired: WorkerStore); the evaluator never imports the submissions package."""
 
     def __init__(
         self,
-        store: Any,
+        store: WorkerStore,
         executor: Executor,
         *,
         benchmark: str,
@@ -100,7 +126,7 @@ class Worker:
             if not worked:
                 stop_event.wait(idle_s)
 
-    def _run(self, request: Any) -> None:
+    def _run(self, request: RequestRow) -> None:
         capture = _LogTail(LOG_TAIL_LINES)
         logging.getLogger().addHandler(capture)
         heartbeat = _Heartbeat(self, request.id)
@@ -142,7 +168,7 @@ class Worker:
             "stopped; submit a cheaper config (fewer steps or iterations) or a smaller model"
         )
 
-    def _execute(self, spec: Any, heartbeat: _Heartbeat, deadline: float) -> dict[str, Any]:
+    def _execute(self, spec: RunSpec, heartbeat: _Heartbeat, deadline: float) -> dict[str, Any]:
         """Run one setting through the executor in a helper thread, so that the worker can give
         up on it at the deadline: a run that reports progress past the deadline is stopped by
         its progress callback; one that does not is cancelled (if the executor can) and
@@ -266,7 +292,7 @@ class _LogTail(logging.Handler):
         return "\n".join(self.lines)
 
 
-def _cancel(executor: Any) -> None:
+def _cancel(executor: Executor) -> None:
     """Ask the executor to stop its current run, if it knows how (Ray, process)."""
     cancel = getattr(executor, "cancel", None)
     if cancel is None:
