@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -138,11 +138,11 @@ def write_result(result: Mapping[str, Any], path: str | Path) -> Path:
     return path
 
 
-def _fail(key: str, why: str) -> None:
+def _fail(key: str, why: str) -> NoReturn:
     raise ValueError(f"invalid result: {key} {why}")
 
 
-def _mapping(value: Any, key: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
+def _mapping(value: object, key: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         _fail(key, f"must be an object, got {type(value).__name__}")
     missing = [k for k in keys if k not in value]
@@ -160,17 +160,17 @@ def _text(block: Mapping[str, Any], key: str, *names: str) -> None:
             _fail(f"{key}.{name}", f"must be a non-empty string, got {block[name]!r}")
 
 
-def _sha256(value: Any, key: str) -> None:
+def _sha256(value: object, key: str) -> None:
     if not isinstance(value, str) or not _SHA256.match(value):
         _fail(key, f"must be 64 lowercase hex digits, got {value!r}")
 
 
-def _count(value: Any, key: str, minimum: int = 0) -> None:
+def _count(value: object, key: str, minimum: int = 0) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         _fail(key, f"must be an integer >= {minimum}, got {value!r}")
 
 
-def _number(value: Any, key: str, *, unit: bool = False, nullable: bool = False) -> None:
+def _number(value: object, key: str, *, unit: bool = False, nullable: bool = False) -> None:
     if value is None and nullable:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -179,7 +179,7 @@ def _number(value: Any, key: str, *, unit: bool = False, nullable: bool = False)
         _fail(key, f"is {value!r}, outside [0, {'1' if unit else 'inf'}]")
 
 
-def _tiers(block: Any, key: str, names: tuple[str, ...]) -> None:
+def _tiers(block: object, key: str, names: tuple[str, ...]) -> None:
     _mapping(block, key, TIERS)
     for tier in TIERS:
         _mapping(block[tier], f"{key}.{tier}", names)
@@ -212,7 +212,7 @@ def _edit_counts(bench: Mapping[str, Any]) -> None:
         _fail("benchmark.cases", "must equal the sum of benchmark.edits")
 
 
-def _curve(curve: Any, setting: str, cases: int) -> None:
+def _curve(curve: object, setting: str, cases: int) -> None:
     if setting == "single":
         if curve is not None:
             _fail("lifelong_curve", "must be null for the single setting")
@@ -231,7 +231,7 @@ def _curve(curve: Any, setting: str, cases: int) -> None:
         _fail("lifelong_curve", f"ends at {previous} edits, expected benchmark.cases = {cases}")
 
 
-def _efficiency(block: Any) -> None:
+def _efficiency(block: object) -> None:
     keys = ("edit_latency_s", "peak_memory_mb", "wall_s", "probes_per_s", "setup_s")
     _mapping(block, "efficiency", keys)
     latency = _mapping(block["edit_latency_s"], "efficiency.edit_latency_s", ("mean", "p50", "p95"))
@@ -241,7 +241,7 @@ def _efficiency(block: Any) -> None:
         _number(block[name], f"efficiency.{name}")
 
 
-def _environment(block: Any) -> None:
+def _environment(block: object) -> None:
     keys = ("python", "torch", "transformers", "harness_version", "device", "seed", "hardware")
     env = _mapping(block, "environment", keys)
     _text(env, "environment", "python", "torch", "transformers", "harness_version", "device")

@@ -264,7 +264,7 @@ def run_evaluation(
     return evaluate(spec, progress=progress, adapter=adapter, split_data=split_data).result
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> object:
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -23,7 +23,7 @@ _LAZY = {
 __all__ = ["BenchmarkLoadError", "BenchmarkSplit", "Case", "CaseValidationError", "load_benchmark"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'evaluator.benchmark' has no attribute {name!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,12 +19,14 @@ UNDERSTANDING_TYPES = ("modality", "organ", "finding")
 LETTERS = string.ascii_uppercase[:8]
 MAX_TRIES = 200
 
+_Item = TypeVar("_Item")
+
 
 class _Retry(Exception):
     """The random draw cannot make a valid case (e.g. too few images of a label): draw again."""
 
 
-def _pick(rng: np.random.Generator, items: Sequence):
+def _pick(rng: np.random.Generator, items: Sequence[_Item]) -> _Item:
     if not items:
         raise _Retry
     return items[int(rng.integers(len(items)))]
@@ -40,7 +43,7 @@ def all_fixed_organs() -> list[str]:
 class CaseFactory:
     """Draws cases for one split; every random choice comes from `rng`, so a seed fixes all."""
 
-    def __init__(self, pool: SplitPool, rng: np.random.Generator, split: str):
+    def __init__(self, pool: SplitPool, rng: np.random.Generator, split: str) -> None:
         self.pool = pool
         self.rng = rng
         self.split = split
@@ -63,7 +66,7 @@ class CaseFactory:
     def _label(self, flag: str, but: Sequence[int] = ()) -> int:
         return _pick(self.rng, [lab for lab in self.pool.labels_with(flag, 2) if lab not in but])
 
-    def _two_templates(self, texts: list[str], **values) -> tuple[str, str]:
+    def _two_templates(self, texts: list[str], **values: object) -> tuple[str, str]:
         order = self.rng.permutation(len(texts))
         rendered = [texts[int(k)].format(**values) for k in order]
         for other in rendered[1:]:
@@ -106,7 +109,9 @@ class CaseFactory:
     def _qtypes(self, flag: str) -> list[str]:
         return [q for q in UNDERSTANDING_TYPES if q != "finding" or subset(flag).fixed_organ]
 
-    def _unrelated_question(self, edit_flags: set[str], edit_qtype: str, used: set[ImageKey]):
+    def _unrelated_question(
+        self, edit_flags: set[str], edit_qtype: str, used: set[ImageKey]
+    ) -> tuple[ImageKey, list[str], str, list[str], dict[str, str]]:
         """An understanding question on an image of another subset (or another question type
         where the split has one subset): (image key, templates, correct, distractors, where)."""
         other_flags = [f for f in self.flags if f not in edit_flags]
@@ -157,15 +162,15 @@ class CaseFactory:
         case_id: str,
         task: str,
         qtype: str,
-        images,
-        question,
-        rephrase,
-        options,
-        answer,
-        rephrase_images,
-        edit_flags,
-        source,
-        spec,
+        images: list[ImageKey],
+        question: str,
+        rephrase: str,
+        options: dict[str, str],
+        answer: str,
+        rephrase_images: list[ImageKey],
+        edit_flags: set[str],
+        source: str,
+        spec: dict[str, Any],
     ) -> Case:
         used = set(images) | set(rephrase_images)
         locality = self._locality(edit_flags, qtype, used)

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from contract.names import SPLITS
 from contract.paths import MANIFEST
-from evaluator.benchmark.case import BenchmarkSplit
+from evaluator.benchmark.case import BenchmarkSplit, Case
 from evaluator.benchmark.content import IMAGE_FIELDS, canonical_sha256
 from evaluator.benchmark.validation import check_columns, rows_to_cases
 
@@ -41,13 +41,13 @@ def _looks_like_path(text: str) -> bool:
     return text.startswith((".", "/", "~")) or text.count("/") != 1 or Path(text).exists()
 
 
-def _cases_from(dataset: datasets.Dataset, where: str):
+def _cases_from(dataset: datasets.Dataset, where: str) -> tuple[Case, ...]:
     first = dataset[0]["case_id"] if len(dataset) and "case_id" in dataset.column_names else where
     check_columns(dataset.column_names, str(first))
     return rows_to_cases(dataset)
 
 
-def _decode_image(value):
+def _decode_image(value: object) -> object:
     """An Image-feature cell ({bytes, path}) as a loaded PIL image; other values pass through."""
     if isinstance(value, dict) and ("bytes" in value or "path" in value):
         source = io.BytesIO(value["bytes"]) if value.get("bytes") is not None else value["path"]
@@ -57,7 +57,7 @@ def _decode_image(value):
     return value
 
 
-def _cases_from_table(table: pa.Table, where: str):
+def _cases_from_table(table: pa.Table, where: str) -> tuple[Case, ...]:
     """Rows straight from arrow with images decoded by PIL: ~5x faster than row iteration."""
     check_columns(table.column_names, str(table.column("case_id")[0]) if len(table) else where)
     rows = table.to_pylist()

@@ -29,7 +29,7 @@ NON_EMPTY_TEXT = (
 class CaseValidationError(ValueError):
     """A row is not a valid edit case; names the case and the field."""
 
-    def __init__(self, case_id: str, field: str, problem: str):
+    def __init__(self, case_id: str, field: str, problem: str) -> None:
         self.case_id, self.field = case_id, field
         super().__init__(f"case {case_id!r}, field {field!r}: {problem}")
 
@@ -44,7 +44,7 @@ def check_columns(columns: Iterable[str], first_case_id: str) -> None:
             )
 
 
-def _options(case_id: str, raw: Any, field: str = "options") -> dict[str, str]:
+def _options(case_id: str, raw: object, field: str = "options") -> dict[str, str]:
     if isinstance(raw, Mapping):
         pairs = list(raw.items())
     elif isinstance(raw, list) and all(isinstance(o, Mapping) for o in raw):
@@ -72,7 +72,7 @@ def _options(case_id: str, raw: Any, field: str = "options") -> dict[str, str]:
     return dict(pairs)
 
 
-def _rephrase_options(case_id: str, raw: Any, options: dict[str, str], target: str) -> dict:
+def _rephrase_options(case_id: str, raw: object, options: dict[str, str], target: str) -> dict:
     """The same option texts in another order, the target's text under another letter."""
     reordered = _options(case_id, raw, "rephrase_options")
     if sorted(reordered.values()) != sorted(options.values()):
@@ -88,7 +88,7 @@ def _rephrase_options(case_id: str, raw: Any, options: dict[str, str], target: s
     return reordered
 
 
-def _images(case_id: str, field: str, raw: Any) -> tuple[Image, ...]:
+def _images(case_id: str, field: str, raw: object) -> tuple[Image, ...]:
     if not isinstance(raw, list | tuple) or not all(isinstance(im, Image) for im in raw):
         raise CaseValidationError(case_id, field, "expected a list of images")
     return tuple(raw)

@@ -6,13 +6,16 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from evaluator.models.families import PROJECTIONS, family_for
 from evaluator.models.probe import Probe, ProbeScore
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase, ProcessorMixin
 
 ANSWER_INSTRUCTION = "Answer with the option's letter."
 # used when the processor has no chat template; the same for every probe
@@ -26,7 +29,11 @@ class VLMAdapter:
     """Wraps a loaded model and its processor; the only way editors and metrics touch a model."""
 
     def __init__(
-        self, model: nn.Module, processor: Any, model_id: str = "", revision: str = ""
+        self,
+        model: nn.Module,
+        processor: ProcessorMixin | PreTrainedTokenizerBase,
+        model_id: str = "",
+        revision: str = "",
     ) -> None:
         self.model = model
         self.processor = processor

@@ -113,7 +113,7 @@ def safetensors_parameter_count(file: Path, where: str) -> int:
     )
 
 
-def _tensor_numel(where: str, name: str, key: str, entry: Any, data_bytes: int) -> int:
+def _tensor_numel(where: str, name: str, key: str, entry: object, data_bytes: int) -> int:
     tensor = clip(key, 60)
     if not isinstance(entry, dict):
         raise _bad(where, name, f"describes tensor {tensor} as {type(entry).__name__}")

@@ -5,7 +5,6 @@ sized for 28x28 images. The zoo trains these; tests build random ones."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
@@ -13,7 +12,9 @@ from transformers import (
     LlavaOnevisionImageProcessor,
     LlavaOnevisionProcessor,
     LlavaOnevisionVideoProcessor,
+    PretrainedConfig,
     PreTrainedTokenizerFast,
+    ProcessorMixin,
     Qwen2Config,
     Qwen2VLConfig,
     Qwen2VLImageProcessor,
@@ -95,7 +96,7 @@ def bpe_tokenizer(
     )
 
 
-def tiny_processor(arch: str, tokenizer: PreTrainedTokenizerFast) -> Any:
+def tiny_processor(arch: str, tokenizer: PreTrainedTokenizerFast) -> ProcessorMixin:
     """The family's processor, sized so a 28x28 image becomes a handful of vision tokens."""
     template = chat_template(arch)
     if _check_arch(arch) == "llava-onevision":
@@ -129,7 +130,7 @@ def tiny_config(
     layers: int = 4,
     vision_hidden: int = 64,
     vision_layers: int = 2,
-) -> Any:
+) -> PretrainedConfig:
     """A small vision transformer plus a small Qwen2 decoder, wired to the tokenizer's ids."""
     vocab = len(tokenizer)
     ids = tokenizer.convert_tokens_to_ids
