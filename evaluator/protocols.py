@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -144,18 +144,62 @@ def score_edited_case(
     return score_case(case.task, scores, reference)
 
 
-def _timed_apply(adapter: VLMAdapter, editor: Editor, case: Case, stats: RunStats) -> None:
-    stats.memory.sample()
-    with stopwatch(adapter.device, stats.edit_seconds):
-        editor.apply(case.edit())
-    stats.memory.sample()
+@dataclass
+class EditSession:
+    """One protocol run's editing state: the editor, the snapshot of the modules it touches
+    and the guard that checks the model is back as it was after an undo."""
+
+    adapter: VLMAdapter
+    editor: Editor
+    seed: int
+    stats: RunStats
+    guard: ModelGuard
+    touched: list[str]
+    snapshot: Snapshot
+
+    def apply(self, i: int, case: Case) -> None:
+        """Seed for case `i` and apply its edit, timed and with memory sampled around it."""
+        seed_everything(self.seed + i)
+        self.stats.memory.sample()
+        with stopwatch(self.adapter.device, self.stats.edit_seconds):
+            self.editor.apply(case.edit())
+        self.stats.memory.sample()
+
+    def undo(self) -> None:
+        """Reset the editor, restore the touched modules and requires_grad, eval mode."""
+        self.editor.reset()
+        restore_snapshot(self.adapter.model, self.snapshot)
+        self.guard.restore_requires_grad()
+        self.adapter.model.eval()
+
+    def restore(self) -> None:
+        """Undo every edit and check that the model is exactly as the guard found it."""
+        self.undo()
+        self.guard.check(self.touched)
 
 
-def _undo(adapter: VLMAdapter, editor: Editor, snapshot: Snapshot, guard: ModelGuard) -> None:
-    editor.reset()
-    restore_snapshot(adapter.model, snapshot)
-    guard.restore_requires_grad()
-    adapter.model.eval()
+@contextlib.contextmanager
+def edit_session(
+    adapter: VLMAdapter,
+    editor: Editor,
+    *,
+    seed: int,
+    stats: RunStats,
+    guard: ModelGuard | None = None,
+) -> Iterator[EditSession]:
+    """Snapshot the modules the editor touches (and take the guard, if none was taken before
+    the editor was built); if the block fails, undo its edits best-effort and re-raise."""
+    touched = editor.touched_modules()
+    guard = guard or ModelGuard(adapter.model)
+    snapshot = snapshot_modules(adapter.model, touched)
+    session = EditSession(adapter, editor, seed, stats, guard, touched, snapshot)
+    try:
+        yield session
+    except BaseException:
+        # best effort: the original error is the one worth raising
+        with contextlib.suppress(Exception):
+            session.undo()
+        raise
 
 
 def run_single(
@@ -175,26 +219,18 @@ def run_single(
     `guard`, taken before the editor was built, checks after every case that the model is
     back as it was; without one the guard is taken here, after construction.
     """
-    touched = editor.touched_modules()
-    guard = guard or ModelGuard(adapter.model)
-    snapshot = snapshot_modules(adapter.model, touched)
     results = []
-    try:
+    with edit_session(adapter, editor, seed=seed, stats=stats, guard=guard) as session:
         for i, case in enumerate(cases):
-            seed_everything(seed + i)
-            _timed_apply(adapter, editor, case, stats)
+            session.apply(i, case)
             results.append(
                 score_edited_case(
                     adapter, editor, case, references[i], batch_size=batch_size, stats=stats
                 )
             )
-            _undo(adapter, editor, snapshot, guard)
-            guard.check(touched)
+            session.restore()
             if progress is not None:
                 progress(i + 1, len(cases))
-    except BaseException:
-        _undo_quietly(adapter, editor, snapshot, guard)
-        raise
     return results
 
 
@@ -216,15 +252,11 @@ def run_lifelong(
     The model is restored at the end so that a preloaded adapter can be reused.
     """
     checkpoints = set(lifelong_checkpoints(len(cases)))
-    touched = editor.touched_modules()
-    guard = guard or ModelGuard(adapter.model)
-    snapshot = snapshot_modules(adapter.model, touched)
     curve: list[dict[str, float | int]] = []
     scores: list[CaseScores] = []
-    try:
+    with edit_session(adapter, editor, seed=seed, stats=stats, guard=guard) as session:
         for i, case in enumerate(cases):
-            seed_everything(seed + i)
-            _timed_apply(adapter, editor, case, stats)
+            session.apply(i, case)
             edits = i + 1
             if edits in checkpoints:
                 scores = [
@@ -236,17 +268,5 @@ def run_lifelong(
                 curve.append({"edits": edits, **overall_means(scores)})
             if progress is not None:
                 progress(edits, len(cases))
-    except BaseException:
-        _undo_quietly(adapter, editor, snapshot, guard)
-        raise
-    _undo(adapter, editor, snapshot, guard)
-    guard.check(touched)
+    session.restore()
     return scores, curve
-
-
-def _undo_quietly(
-    adapter: VLMAdapter, editor: Editor, snapshot: Snapshot, guard: ModelGuard
-) -> None:
-    """Best-effort restore after a failure; the original error is the one worth raising."""
-    with contextlib.suppress(Exception):
-        _undo(adapter, editor, snapshot, guard)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
-from evaluator.editors.hooks import field as bounded
+from evaluator.editors.config_fields import field as bounded
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ class LetterBiasEditor(Editor):
         return output
 
     def apply(self, edit) -> None:  # noqa: ANN001
-        from evaluator.editors.hooks import edit_probe
+        from evaluator.editors.probes import edit_probe
 
         self.letter_ids = [self.adapter.answer_ids(edit_probe(edit))[-1]]
         if self._hook is None:

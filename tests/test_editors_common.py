@@ -493,7 +493,7 @@ def test_layer_the_model_lacks_is_rejected_before_any_work(name, config, adapter
 
 
 def test_relative_and_negative_layers_resolve_to_existing_layers():
-    from evaluator.editors.hooks import resolve_layer
+    from evaluator.editors.layers import resolve_layer
 
     assert resolve_layer("layer", 0.75, 5) == 3
     assert resolve_layer("layer", 1.0, 4) == 3

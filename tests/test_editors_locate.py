@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluator.editors.hooks import edit_probe
 from evaluator.editors.locate import (
     decoder_layer_name,
     key_second_moments,
@@ -20,6 +19,7 @@ from evaluator.editors.locate import (
     train_probes,
 )
 from evaluator.editors.memit import MEMITConfig
+from evaluator.editors.probes import edit_probe
 from evaluator.editors.registry import get_editor, parse_editor_config
 from tests.fake_vlm import FakeAdapter
 from tests.test_editors_common import ToyAdapter, make_case, wrong_target

@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluator.editors.hooks import edit_probe, only_trainable
 from evaluator.editors.mend import MendNetwork
+from evaluator.editors.probes import edit_probe
 from evaluator.editors.trained import TrainingDataError
+from evaluator.editors.training import only_trainable
 from tests.test_editors_common import (  # noqa: F401 (autouse fixtures)
     FAST,
     TOY_TRAIN,

@@ -13,7 +13,7 @@ from contract.limits import CONFIG_MAX_CHARS, CONFIG_MAX_DEPTH, CONFIG_MAX_NODES
 from contract.safe_yaml import load_config_text
 from evaluator.editors.base import ConfigError
 from evaluator.editors.cli import describe_editors, format_editors
-from evaluator.editors.hooks import field
+from evaluator.editors.config_fields import field
 from evaluator.editors.registry import editor_names, get_editor, parse_editor_config
 
 

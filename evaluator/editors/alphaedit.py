@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from evaluator.editors.hooks import field
+from evaluator.editors.config_fields import field
 from evaluator.editors.locate import ShiftEditor, ValueConfig, cached_stats, key_second_moments
 from evaluator.editors.registry import register_editor
 from evaluator.models.probe import Probe

@@ -9,19 +9,17 @@ from typing import TYPE_CHECKING, Literal
 import torch
 
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
-from evaluator.editors.hooks import (
+from evaluator.editors.config_fields import field
+from evaluator.editors.layers import (
     LAYER_BOUNDS,
     LAYER_HELP,
     MODULE_KINDS,
     check_layer_spec,
-    edit_probe,
-    field,
-    model_mode,
-    only_trainable,
     resolve_layer,
-    seed_everything,
 )
+from evaluator.editors.probes import edit_probe
 from evaluator.editors.registry import register_editor
+from evaluator.editors.training import model_mode, only_trainable, optimise_steps, seed_everything
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Edit
@@ -93,17 +91,20 @@ class FTEditor(Editor):
         named = dict(module.named_parameters())
         optimizer = torch.optim.Adam(params, lr=self.config.lr)
         probe = edit_probe(edit)
+
+        def project() -> None:
+            with torch.no_grad():
+                for name, p in named.items():
+                    project_to_ball(
+                        p, original[name], self.config.norm_constraint, self.config.norm_kind
+                    )
+
         with only_trainable(self.adapter.model, params), model_mode(self.adapter.model, False):
-            for _ in range(self.config.steps):
-                optimizer.zero_grad(set_to_none=True)
-                loss = self.adapter.loss([probe])
-                if loss.item() < self.config.early_stop_loss:
-                    break
-                loss.backward()
-                optimizer.step()
-                with torch.no_grad():
-                    for name, p in named.items():
-                        project_to_ball(
-                            p, original[name], self.config.norm_constraint, self.config.norm_kind
-                        )
+            optimise_steps(
+                optimizer,
+                lambda: self.adapter.loss([probe]),
+                self.config.steps,
+                self.config.early_stop_loss,
+                after_step=project,
+            )
         optimizer.zero_grad(set_to_none=True)

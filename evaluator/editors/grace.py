@@ -11,22 +11,12 @@ import torch
 from torch import nn
 
 from evaluator.editors.base import Editor, EditorConfig
-from evaluator.editors.hooks import (
-    LAYER_BOUNDS,
-    LAYER_HELP,
-    LayerWrapper,
-    answer_positions,
-    check_layer_spec,
-    edit_probe,
-    field,
-    install_wrapper,
-    model_mode,
-    only_trainable,
-    resolve_layer,
-    seed_everything,
-    uninstall_wrapper,
-)
+from evaluator.editors.config_fields import field
+from evaluator.editors.layers import LAYER_BOUNDS, LAYER_HELP, check_layer_spec, resolve_layer
+from evaluator.editors.probes import answer_positions, edit_probe
 from evaluator.editors.registry import register_editor
+from evaluator.editors.training import model_mode, only_trainable, optimise_steps, seed_everything
+from evaluator.editors.wrappers import LayerWrapper, install_wrapper, uninstall_wrapper
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Edit
@@ -191,13 +181,12 @@ class GRACEEditor(Editor):
         book.training_value = (index, value)
         try:
             with only_trainable(self.adapter.model, []), model_mode(self.adapter.model, False):
-                for _ in range(self.config.n_iter):
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = self.adapter.loss([probe])
-                    if loss.item() < self.config.early_stop_loss:
-                        break
-                    loss.backward()
-                    optimizer.step()
+                optimise_steps(
+                    optimizer,
+                    lambda: self.adapter.loss([probe]),
+                    self.config.n_iter,
+                    self.config.early_stop_loss,
+                )
         finally:
             book.training_value = None
         book.values[index] = value.detach()

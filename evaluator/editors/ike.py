@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from evaluator.editors.base import Editor, EditorConfig
-from evaluator.editors.hooks import field
+from evaluator.editors.config_fields import field
 from evaluator.editors.registry import register_editor
 from evaluator.models.probe import Probe
 

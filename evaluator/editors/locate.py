@@ -19,7 +19,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import torch
 from torch import nn
@@ -27,20 +27,10 @@ from tqdm.auto import tqdm
 
 from contract import paths
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
-from evaluator.editors.hooks import (
-    IGNORE,
-    LAYER_BOUNDS,
-    LAYER_HELP,
-    answer_positions,
-    check_layer_spec,
-    edit_probe,
-    field,
-    last_prompt_positions,
-    model_mode,
-    only_trainable,
-    resolve_layer,
-    seed_everything,
-)
+from evaluator.editors.config_fields import field
+from evaluator.editors.layers import LAYER_BOUNDS, LAYER_HELP, check_layer_spec, resolve_layer
+from evaluator.editors.probes import IGNORE, answer_positions, edit_probe, last_prompt_positions
+from evaluator.editors.training import model_mode, only_trainable, seed_everything
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:
@@ -486,8 +476,11 @@ def set_weight(adapter: VLMAdapter, name: str, value: torch.Tensor) -> None:
 
 # the editor skeleton: statistics at set-up, edits applied as they arrive, batches re-solved
 
+# what `prepare` computes per edit and `update` solves a batch of (each editor its own)
+PreparedT = TypeVar("PreparedT")
 
-class LocateEditor(Editor):
+
+class LocateEditor(Editor, Generic[PreparedT]):
     """Base of MEMIT, AlphaEdit and UltraEdit. `setup` resolves the layers and loads or computes
     the statistics (`setup_seconds`); `apply` prepares the edit's data on the weights from
     before its batch (`prepare`), then writes the update of the whole current batch (`update`).
@@ -536,15 +529,15 @@ class LocateEditor(Editor):
 
     def forget(self) -> None:
         """Drop every edit (the batch, accumulated keys, running statistics)."""
-        self.batch: list[Any] = []
+        self.batch: list[PreparedT] = []
         self.before_batch: dict[str, torch.Tensor] = {}
 
     @abstractmethod
-    def prepare(self, edit: Edit) -> Any:
+    def prepare(self, edit: Edit) -> PreparedT:
         """Per-edit data computed on the weights from before the current batch."""
 
     @abstractmethod
-    def update(self, batch: Sequence[Any]) -> None:
+    def update(self, batch: Sequence[PreparedT]) -> None:
         """Write the update that makes every edit of `batch` hold, from the pre-batch weights."""
 
     def close_batch(self) -> None:  # noqa: B027 - only AlphaEdit keeps anything from a batch
@@ -574,7 +567,7 @@ class PreparedEdit:
     target: torch.Tensor  # [D_model], float32
 
 
-class ShiftEditor(LocateEditor):
+class ShiftEditor(LocateEditor[PreparedEdit]):
     """MEMIT and AlphaEdit: a target residual per edit (`optimise_shift`), then MEMIT's layer
     loop: for each edited layer, lowest first, read the keys (the down-projection's input at the
     last prompt position) and the current residual after the last edited layer, and add

@@ -11,19 +11,22 @@ import torch
 from peft import AdaLoraConfig, AdaLoraModel, LoraConfig, LoraModel
 
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
-from evaluator.editors.hooks import (
+from evaluator.editors.config_fields import field
+from evaluator.editors.layers import (
     LAYER_BOUNDS,
     LAYER_HELP,
     MODULE_KINDS,
     check_layer_spec,
-    edit_probe,
-    field,
-    model_mode,
     resolve_layer,
+)
+from evaluator.editors.probes import edit_probe
+from evaluator.editors.registry import register_editor
+from evaluator.editors.training import (
+    model_mode,
+    optimise_steps,
     restored_requires_grad,
     seed_everything,
 )
-from evaluator.editors.registry import register_editor
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Edit
@@ -123,17 +126,20 @@ class LoRAEditor(Editor):
         params = [p for n, p in self.adapter.model.named_parameters() if "lora_" in n]
         optimizer = torch.optim.Adam(params, lr=self.config.lr)
         probe = edit_probe(edit)
+
+        def count_step() -> None:
+            if isinstance(tuner, AdaLoraModel):
+                tuner.update_and_allocate(self._step)
+            self._step += 1
+
         with model_mode(self.adapter.model, True):
-            for _ in range(self.config.steps):
-                optimizer.zero_grad(set_to_none=True)
-                loss = self.adapter.loss([probe])
-                if loss.item() < self.config.early_stop_loss:
-                    break
-                loss.backward()
-                optimizer.step()
-                if isinstance(tuner, AdaLoraModel):
-                    tuner.update_and_allocate(self._step)
-                self._step += 1
+            optimise_steps(
+                optimizer,
+                lambda: self.adapter.loss([probe]),
+                self.config.steps,
+                self.config.early_stop_loss,
+                after_step=count_step,
+            )
         optimizer.zero_grad(set_to_none=True)
 
     def reset(self) -> None:

@@ -17,23 +17,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from evaluator.editors.base import Editor, EditorConfig
-from evaluator.editors.hooks import (
-    LAYER_BOUNDS,
-    LAYER_HELP,
-    LayerWrapper,
-    check_layer_spec,
-    edit_probe,
-    field,
-    install_wrapper,
-    model_mode,
-    only_trainable,
-    resolve_layer,
-    seed_everything,
-    uninstall_wrapper,
-)
+from evaluator.editors.config_fields import field
+from evaluator.editors.layers import LAYER_BOUNDS, LAYER_HELP, check_layer_spec, resolve_layer
+from evaluator.editors.probes import edit_probe
 from evaluator.editors.registry import register_editor
 from evaluator.editors.trained import locality_probes
+from evaluator.editors.training import model_mode, only_trainable, optimise_steps, seed_everything
 from evaluator.editors.wise import FALLBACK_IRRELEVANT
+from evaluator.editors.wrappers import LayerWrapper, install_wrapper, uninstall_wrapper
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Edit
@@ -234,13 +225,12 @@ class MEMOIREditor(Editor):
                 only_trainable(self.adapter.model, [memory.memory]),
                 model_mode(self.adapter.model, False),
             ):
-                for _ in range(self.config.n_iter):
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = self.adapter.loss([probe])
-                    if loss.item() < self.config.early_stop_loss:
-                        break
-                    loss.backward()
-                    optimizer.step()
+                optimise_steps(
+                    optimizer,
+                    lambda: self.adapter.loss([probe]),
+                    self.config.n_iter,
+                    self.config.early_stop_loss,
+                )
         finally:
             memory.edit_mask = None
             optimizer.zero_grad(set_to_none=True)

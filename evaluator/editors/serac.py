@@ -24,21 +24,13 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from evaluator.editors.base import EditorConfig
-from evaluator.editors.hooks import (
-    IGNORE,
-    LAYER_BOUNDS,
-    LAYER_HELP,
-    LayerWrapper,
-    check_layer_spec,
-    edit_probe,
-    field,
-    install_wrapper,
-    model_mode,
-    resolve_layer,
-    uninstall_wrapper,
-)
+from evaluator.editors.config_fields import field
+from evaluator.editors.layers import LAYER_BOUNDS, LAYER_HELP, check_layer_spec, resolve_layer
+from evaluator.editors.probes import IGNORE, edit_probe
 from evaluator.editors.registry import register_editor
 from evaluator.editors.trained import TrainedEditor, counterfactual_edit, locality_probes
+from evaluator.editors.training import model_mode
+from evaluator.editors.wrappers import LayerWrapper, install_wrapper, uninstall_wrapper
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:

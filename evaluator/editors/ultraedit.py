@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from evaluator.editors.hooks import LAYER_BOUNDS, LAYER_HELP, edit_probe, field
+from evaluator.editors.config_fields import field
+from evaluator.editors.layers import LAYER_BOUNDS, LAYER_HELP
 from evaluator.editors.locate import (
     LocateConfig,
     LocateEditor,
@@ -23,12 +24,15 @@ from evaluator.editors.locate import (
     feature_moments,
     keys_and_gradients,
 )
+from evaluator.editors.probes import edit_probe
 from evaluator.editors.registry import register_editor
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Edit
 
+# per edited module: the edit's keys and gradients at its prompt ([N, D_in], [N, D_out])
+EditKeys = dict[str, tuple[torch.Tensor, torch.Tensor]]
 EPS = 1e-6
 PARTS = ("n", "sum", "sq")
 
@@ -109,7 +113,7 @@ def ultra_delta(
 
 
 @register_editor("ultraedit")
-class UltraEditEditor(LocateEditor):
+class UltraEditEditor(LocateEditor[EditKeys]):
     """Each edit: one forward and backward pass, the running statistics updated with the edit's
     keys and gradients, then every edited layer's closed-form update. Lifelong: updates and
     statistics accumulate; with batch_size > 1 the current batch is re-solved together."""
@@ -144,7 +148,7 @@ class UltraEditEditor(LocateEditor):
             )
         return self.moments[name]
 
-    def prepare(self, edit: Edit) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    def prepare(self, edit: Edit) -> EditKeys:
         features = keys_and_gradients(self.adapter, self.down_names, [edit_probe(edit)])
         for name, (keys, grads) in features.items():
             norm_k, norm_g = self._moments_for(name, keys, grads)
@@ -152,7 +156,7 @@ class UltraEditEditor(LocateEditor):
             norm_g.add(grads)
         return features
 
-    def update(self, batch: Sequence[dict[str, tuple[torch.Tensor, torch.Tensor]]]) -> None:
+    def update(self, batch: Sequence[EditKeys]) -> None:
         deltas = {}
         for name in self.down_names:
             keys = torch.cat([features[name][0] for features in batch])

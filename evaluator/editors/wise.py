@@ -15,21 +15,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from evaluator.editors.base import ConfigError, Editor, EditorConfig
-from evaluator.editors.hooks import (
-    LAYER_BOUNDS,
-    LAYER_HELP,
-    LayerWrapper,
-    check_layer_spec,
-    edit_probe,
-    field,
-    install_wrapper,
-    model_mode,
-    only_trainable,
-    resolve_layer,
-    seed_everything,
-    uninstall_wrapper,
-)
+from evaluator.editors.config_fields import field
+from evaluator.editors.layers import LAYER_BOUNDS, LAYER_HELP, check_layer_spec, resolve_layer
+from evaluator.editors.probes import edit_probe
 from evaluator.editors.registry import register_editor
+from evaluator.editors.training import model_mode, only_trainable, seed_everything
+from evaluator.editors.wrappers import LayerWrapper, install_wrapper, uninstall_wrapper
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:
