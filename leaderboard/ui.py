@@ -171,11 +171,12 @@ class _Refresh:
 
     @property
     def table_outputs(self) -> list[gr.components.Component]:
-        return [self.board.table, self.board.filtered_btn, self.board.types, self.board.editors]
+        return [self.board.table, self.board.types, self.board.editors]
 
     @property
     def rest_outputs(self) -> list[gr.components.Component]:
         return [
+            self.board.filtered_btn,
             self.board.all_btn,
             self.efficiency.latency_plot,
             self.efficiency.memory_plot,
@@ -184,36 +185,32 @@ class _Refresh:
         ]
 
     def tick(self, *values: Any) -> list[dict[str, Any] | str]:  # noqa: ANN401 - Gradio inputs, forwarded by position
-        """First step of a refresh: the status line always; the table, its CSV and the
-        filter choices only when the stored results changed, so a user's sort and
-        selection survive the refresh."""
+        """First step of a refresh: the status line always; the table and the filter
+        choices only when the stored results changed, so a user's sort and selection
+        survive the refresh. (Its CSV follows in the second step: a file of every row of
+        the view, it held the rows back by a tenth of a second at 10,000 results.)"""
         *filter_values, seen = values
         key, _, _ = self.views.cache.get()
         live = [self.status() if self.status else "", key]
         if key == seen:
             return [gr.skip()] * len(self.table_outputs) + live
-        return [
-            self.views.table_update(*filter_values),
-            self.views.filtered_csv(*filter_values),
-            *self.views.filter_choices(),
-            *live,
-        ]
+        return [self.views.table_update(*filter_values), *self.views.filter_choices(), *live]
 
     def tick_rest(
         self,
         *values: Any,  # noqa: ANN401 - Gradio inputs, forwarded by position
     ) -> list[pd.DataFrame | dict[str, Any] | go.Figure | str | None]:
-        """Second step: the queue tab always; the plots when the results changed (and
-        the all-results CSV prepared for older results is withdrawn)."""
-        eff_s, eff_t, chosen_lines, seen = values
+        """Second step: the queue tab always; the table's CSV and the plots when the
+        results changed (and the all-results CSV prepared for older results is withdrawn)."""
+        *filter_values, eff_s, eff_t, chosen_lines, seen = values
         key, _, _ = self.views.cache.get()
         queue = queue_frame(self.load_requests())
         if key == seen:
             return [queue, *[gr.skip()] * len(self.rest_outputs), seen]
         stale = gr.update(visible=False) if seen is not None else gr.skip()
         return [
-            queue, stale, *self.views.efficiency(eff_s, eff_t),
-            *self.views.lifelong(chosen_lines), key,
+            queue, self.views.filtered_csv(*filter_values), stale,
+            *self.views.efficiency(eff_s, eff_t), *self.views.lifelong(chosen_lines), key,
         ]  # fmt: skip
 
     def wire(self, app: gr.Blocks, timer: gr.Timer) -> None:
@@ -221,7 +218,8 @@ class _Refresh:
         then (a second step) the queue, the plots and the all-results CSV's withdrawal."""
         table_outputs = [*self.table_outputs, self.status_line, self.last_key]
         rest_inputs = [
-            self.efficiency.setting, self.efficiency.tier, self.lifelong.lines, self.rest_key
+            *self.board.filters, self.efficiency.setting, self.efficiency.tier,
+            self.lifelong.lines, self.rest_key,
         ]  # fmt: skip
         rest_outputs = [self.queue_table, *self.rest_outputs, self.rest_key]
         for trigger in (timer.tick, app.load):
