@@ -187,8 +187,8 @@ class _Refresh:
     def tick(self, *values: Any) -> list[dict[str, Any] | str]:  # noqa: ANN401 - Gradio inputs, forwarded by position
         """First step of a refresh: the status line always; the table and the filter
         choices only when the stored results changed, so a user's sort and selection
-        survive the refresh. (Its CSV follows in the second step: a file of every row of
-        the view, it held the rows back by a tenth of a second at 10,000 results.)"""
+        survive the refresh. (Its CSV, a file of every row of the view that Gradio copies
+        into its cache, follows in the second step so that it never holds the rows back.)"""
         *filter_values, seen = values
         key, _, _ = self.views.cache.get()
         live = [self.status() if self.status else "", key]
