@@ -67,8 +67,8 @@ def field_bounds(f: dataclasses.Field) -> Bounds:
 @dataclasses.dataclass(frozen=True)
 class EditorConfig:
     """Base of every editor config: a frozen dataclass whose fields carry a default, help and
-    bounds (`evaluator.editors.hooks.field`). `from_mapping` checks types and bounds; subclasses
-    add cross-field checks in `check()` and layer checks in `check_for_model()`."""
+    bounds (`evaluator.editors.config_fields.field`). `from_mapping` checks types and bounds;
+    subclasses add cross-field checks in `check()` and layer checks in `check_for_model()`."""
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> EditorConfig:
