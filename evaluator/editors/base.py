@@ -137,7 +137,7 @@ class EditorConfig:
         return out
 
 
-def _is_numeric(tp: Any) -> bool:
+def _is_numeric(tp: object) -> bool:
     """Whether values of `tp` (or its items) are numbers: int, float or a union/tuple of them."""
     if tp in (int, float):
         return True
@@ -146,7 +146,7 @@ def _is_numeric(tp: Any) -> bool:
     return False
 
 
-def _check_bounds(name: str, value: Any, bounds: Bounds) -> None:
+def _check_bounds(name: str, value: object, bounds: Bounds) -> None:
     """Refuse NaN, infinities and values outside `bounds`, naming the field and its range."""
     if isinstance(value, (tuple, list)):
         if bounds.max_items is not None and len(value) > bounds.max_items:
@@ -168,13 +168,13 @@ def _check_bounds(name: str, value: Any, bounds: Bounds) -> None:
     raise ConfigError(f"field {name!r}: {problem}; give {kind} in {bounds.range_text()}")
 
 
-def _type_name(tp: Any) -> str:
+def _type_name(tp: object) -> str:
     if typing.get_origin(tp) is typing.Literal:
         return " | ".join(repr(arg) for arg in typing.get_args(tp))
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _coerce(name: str, value: Any, tp: Any) -> Any:
+def _coerce(name: str, value: object, tp: object) -> object:
     """Check `value` against the annotation `tp`; ints are accepted for floats, lists for tuples."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -207,7 +207,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     return _coerce_scalar(name, value, tp)
 
 
-def _coerce_scalar(name: str, value: Any, tp: Any) -> Any:
+def _coerce_scalar(name: str, value: object, tp: object) -> object:
     if tp is Any:
         return value
     if tp is bool:

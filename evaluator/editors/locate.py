@@ -159,7 +159,7 @@ def _token_mask(adapter: VLMAdapter, hidden: torch.Tensor, which: str) -> torch.
     return (torch.arange(length)[None, :] <= last[:, None]).to(hidden.device)
 
 
-def _output_tensor(output: Any) -> torch.Tensor:
+def _output_tensor(output: object) -> torch.Tensor:
     return output[0] if isinstance(output, tuple) else output
 
 
@@ -186,7 +186,7 @@ def read_last(
     got: dict[str, torch.Tensor] = {}
 
     def reader(key: str, use_input: bool) -> Callable[..., None]:
-        def hook(module: nn.Module, args: tuple, output: Any) -> None:
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
             hidden = _as_3d(args[0] if use_input else _output_tensor(output))
             pos = _last_positions(adapter, hidden)
             got[key] = hidden[0, pos[0]].detach().float()
@@ -303,7 +303,7 @@ def key_second_moments(
     counts = dict.fromkeys(names, 0)
 
     def reader(name: str) -> Callable[..., None]:
-        def hook(module: nn.Module, args: tuple, output: Any) -> None:
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
             hidden = _as_3d(args[0])
             keys = hidden[_token_mask(adapter, hidden, "valid")].double()
             sums[name] = sums.get(name, 0) + keys.T @ keys

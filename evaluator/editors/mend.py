@@ -373,7 +373,7 @@ class MENDEditor(TrainedEditor):
         """The model's logits [N, V] at every position its forward returns, for `probes`."""
         captured: list[torch.Tensor] = []
 
-        def keep(_module: nn.Module, _args: Any, output: Any) -> None:
+        def keep(_module: nn.Module, _args: tuple[object, ...], output: object) -> None:
             logits = output if isinstance(output, torch.Tensor) else output.logits
             captured.append(logits.reshape(-1, logits.shape[-1]).float())
 

@@ -188,7 +188,7 @@ def _load_plugin(entry_point: importlib.metadata.EntryPoint) -> str | None:
     return None
 
 
-def _plugin_editor_names(name: str, loaded: Any, before: set[str]) -> list[str]:
+def _plugin_editor_names(name: str, loaded: object, before: set[str]) -> list[str]:
     """The editor names a loaded entry point adds: an Editor subclass registers under the
     entry point's name (unless its decorator already did); a module must have registered
     at least one editor while it was imported."""

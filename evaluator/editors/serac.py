@@ -270,7 +270,13 @@ class SERACEditor(TrainedEditor):
             self.routed.add(key)
         return routed
 
-    def _route(self, _module: nn.Module, args: Any, kwargs: dict[str, Any], output: Any) -> Any:
+    def _route(
+        self,
+        _module: nn.Module,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        output: object,
+    ) -> object:
         """Forward hook: rows whose tokens are a routed probe get the counterfactual logits."""
         ids, labels = kwargs.get("input_ids"), self.adapter.active_labels
         if self.bypass or not self.routed or ids is None or labels is None:
