@@ -39,7 +39,7 @@ def test_schema_features_list_every_case_field_in_order():
     from dataclasses import fields
 
     from evaluator.benchmark.case import Case
-    from evaluator.benchmark.schema import ALL_FIELDS, FEATURES
+    from evaluator.benchmark.features import ALL_FIELDS, FEATURES
 
     assert tuple(FEATURES) == ALL_FIELDS
     assert set(ALL_FIELDS) == {f.name for f in fields(Case)}

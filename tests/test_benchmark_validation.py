@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from evaluator.benchmark import BenchmarkLoadError, CaseValidationError, load_benchmark
+from evaluator.benchmark.features import IMAGE_FIELDS
 from evaluator.benchmark.loader import _decode_image
-from evaluator.benchmark.schema import IMAGE_FIELDS
 from evaluator.benchmark.validation import check_columns, rows_to_cases
 
 

@@ -18,10 +18,10 @@ from contract.names import SPLITS, TASKS
 from contract.paths import MANIFEST
 from evaluator.benchmark.card import dataset_card
 from evaluator.benchmark.case import Case
-from evaluator.benchmark.cases import CaseFactory
+from evaluator.benchmark.features import FEATURES, IMAGE_FIELDS, OPTION_FIELDS, canonical_sha256
+from evaluator.benchmark.generate import CaseFactory
 from evaluator.benchmark.pool import SplitPool, build_pools
 from evaluator.benchmark.release import NAME, VERSION
-from evaluator.benchmark.schema import FEATURES, IMAGE_FIELDS, OPTION_FIELDS, canonical_sha256
 from evaluator.benchmark.sources import read_npz
 from evaluator.benchmark.vocab import DEFAULT_FLAGS, subset
 

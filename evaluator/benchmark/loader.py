@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from contract.names import SPLITS
 from contract.paths import MANIFEST
 from evaluator.benchmark.case import BenchmarkSplit, Case
-from evaluator.benchmark.content import IMAGE_FIELDS, canonical_sha256
+from evaluator.benchmark.split_content import IMAGE_FIELDS, canonical_sha256
 from evaluator.benchmark.validation import check_columns, rows_to_cases
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from PIL.Image import Image
 
 from contract.names import TASKS
 from evaluator.benchmark.case import Case
-from evaluator.benchmark.content import IMAGE_FIELDS, OPTIONAL_FIELDS, REQUIRED_FIELDS
+from evaluator.benchmark.split_content import IMAGE_FIELDS, OPTIONAL_FIELDS, REQUIRED_FIELDS
 
 FRAMES = {"understanding": (1, 1), "reasoning": (2, 4)}
 NON_EMPTY_TEXT = (

@@ -65,7 +65,7 @@ def train_split_sha256(cases: Sequence[Case]) -> str:
     known = getattr(cases, "sha256", None)
     if isinstance(known, str) and known:
         return known
-    from evaluator.benchmark.content import canonical_sha256
+    from evaluator.benchmark.split_content import canonical_sha256
 
     return canonical_sha256(cases)
 

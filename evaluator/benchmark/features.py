@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datasets import Features, Image, List, Value
 
-from evaluator.benchmark.content import (  # noqa: F401  (re-exported)
+from evaluator.benchmark.split_content import (  # noqa: F401  (re-exported)
     ALL_FIELDS,
     IMAGE_FIELDS,
     OPTION_FIELDS,
