@@ -28,6 +28,12 @@ from evaluator.models.probe import ProbeScore
 EDIT_SET_PRE_METRICS = tuple(m for m in PRE_EDIT_METRICS if m != "accuracy")
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
+# A question type with fewer edits than this gets its mean and n but no interval (ci95 null,
+# too_few_edits true): a percentile bootstrap over a handful of cases is too unstable to show,
+# so the board says "too few edits" instead. 10 is the usual floor for a bootstrap interval.
+MIN_EDITS_FOR_CI = 10
+# the metrics reported per question type (`metrics_by_type`): the headline score and its parts
+BY_TYPE_METRICS = ("score", *HEADLINE_METRICS)
 
 
 @dataclass(frozen=True)
@@ -159,3 +165,46 @@ def overall_means(cases: Sequence[CaseScores]) -> dict[str, float]:
     point)."""
     rows = [with_derived(c.exact) for c in cases]
     return {name: float(np.mean([r[name] for r in rows])) for name in ("score", *HEADLINE_METRICS)}
+
+
+def summarize_by_type(
+    cases: Sequence[CaseScores],
+    question_types: Sequence[str],
+    *,
+    seed: int,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    min_edits: int = MIN_EDITS_FOR_CI,
+) -> dict[str, dict[str, Any]]:
+    """`metrics_by_type`: {question type: {tier, n, too_few_edits, score, reliability,
+    generality, locality}} from the exact-match per-case scores; `question_types[i]` is the
+    type of `cases[i]`. Types are ordered by tier, then name; a type name found in both tiers
+    (not in a built benchmark) is keyed "<tier>/<type>" for each.
+
+    Each type is bootstrapped like a tier (`summarize`): its case indices resampled once from a
+    generator seeded with (seed, tier, type), shared by its metrics. A type with fewer than
+    `min_edits` edits gets its mean with `ci95` null and `too_few_edits` true.
+    """
+    if len(question_types) != len(cases):
+        raise ValueError(f"{len(question_types)} question types for {len(cases)} cases")
+    groups = sorted({(TIERS.index(c.task), q) for c, q in zip(cases, question_types, strict=True)})
+    shared = {q for _, q in groups if sum(q == other for _, other in groups) > 1}
+    rows = [with_derived(c.exact) for c in cases]
+    out: dict[str, dict[str, Any]] = {}
+    for tier_number, qtype in groups:
+        tier = TIERS[tier_number]
+        members = [
+            i for i, (c, q) in enumerate(zip(cases, question_types, strict=True))
+            if c.task == tier and q == qtype
+        ]  # fmt: skip
+        too_few = len(members) < min_edits
+        entry: dict[str, Any] = {"tier": tier, "n": len(members), "too_few_edits": too_few}
+        indices = None
+        if not too_few:
+            rng = np.random.default_rng([seed, tier_number, *qtype.encode()])
+            indices = rng.integers(0, len(members), size=(resamples, len(members)))
+        for name in BY_TYPE_METRICS:
+            values = np.array([rows[i][name] for i in members], dtype=np.float64)
+            ci = None if indices is None else list(bootstrap_ci(values, indices))
+            entry[name] = {"mean": float(values.mean()), "ci95": ci}
+        out[f"{tier}/{qtype}" if qtype in shared else qtype] = entry
+    return out

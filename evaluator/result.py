@@ -1,4 +1,4 @@
-"""The result record (schema_version 2): its environment block, validation and atomic write.
+"""The result record (schema_version 3): its environment block, validation and atomic write.
 
 docs/evaluator.md documents every field. A result on disk is complete or absent.
 """
@@ -18,12 +18,15 @@ from typing import Any, NoReturn
 
 import torch
 
-from contract.names import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, SETTINGS, TIERS
+from contract.names import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, SETTINGS, TASKS, TIERS
+from evaluator.metrics import BY_TYPE_METRICS
 from evaluator.version import HARNESS_VERSION
 
 # 2: edits are the model's errors (benchmark.split_cases/errors/edits, pre_edit.accuracy),
 # locality_mc and the headline score with its own interval, notes
-SCHEMA_VERSION = 2
+# 3: metrics_by_type (the headline metrics per question type); schema 2 is still accepted
+SCHEMA_VERSION = 3
+ACCEPTED_SCHEMA_VERSIONS = (2, 3)
 TOP_LEVEL_KEYS = (
     "schema_version",
     "model",
@@ -33,12 +36,16 @@ TOP_LEVEL_KEYS = (
     "metrics",
     "token_metrics",
     "pre_edit",
+    "metrics_by_type",
     "lifelong_curve",
     "notes",
     "efficiency",
     "environment",
     "created_at",
 )
+# a schema-2 result: the same fields without metrics_by_type
+SCHEMA_2_KEYS = tuple(k for k in TOP_LEVEL_KEYS if k != "metrics_by_type")
+BY_TYPE_KEYS = ("tier", "n", "too_few_edits", *BY_TYPE_METRICS)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -81,10 +88,14 @@ def utc_now() -> str:
 
 
 def validate_result(result: Mapping[str, Any]) -> None:
-    """Check a result against schema_version 2; raise ValueError naming the first bad key."""
-    _mapping(result, "result", TOP_LEVEL_KEYS)
-    if result["schema_version"] != SCHEMA_VERSION:
-        _fail("schema_version", f"is {result['schema_version']!r}, expected {SCHEMA_VERSION}")
+    """Check a result against its schema_version (2 or 3; 3 adds metrics_by_type); raise
+    ValueError naming the first bad key."""
+    if not isinstance(result, Mapping):
+        _fail("result", f"must be an object, got {type(result).__name__}")
+    version = result.get("schema_version")
+    if version not in ACCEPTED_SCHEMA_VERSIONS or isinstance(version, bool):
+        _fail("schema_version", f"is {version!r}, expected one of {ACCEPTED_SCHEMA_VERSIONS}")
+    _mapping(result, "result", TOP_LEVEL_KEYS if version == 3 else SCHEMA_2_KEYS)
     _mapping(result["model"], "model", ("id", "revision"))
     _text(result["model"], "model", "id", "revision")
     editor = _mapping(result["editor"], "editor", ("name", "config", "config_hash"))
@@ -106,6 +117,8 @@ def validate_result(result: Mapping[str, Any]) -> None:
     for key in ("metrics", "token_metrics"):
         _tiers(result[key], key, METRICS)
     _tiers(result["pre_edit"], "pre_edit", PRE_EDIT_METRICS)
+    if version == 3:
+        _by_type(result["metrics_by_type"], bench["edits"])
     _curve(result["lifelong_curve"], setting, bench["cases"])
     notes = result["notes"]
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
@@ -196,6 +209,49 @@ def _tiers(block: object, key: str, names: tuple[str, ...]) -> None:
             _number(ci[1], f"{where}.ci95", unit=True)
             if not ci[0] <= mean <= ci[1]:
                 _fail(f"{where}.ci95", f"{ci} does not contain the mean {mean}")
+
+
+def _interval(entry: Mapping[str, Any], where: str) -> None:
+    """A {mean, ci95} entry: mean in [0, 1], ci95 [lo, hi] in [0, 1] containing it."""
+    mean, ci = entry["mean"], entry["ci95"]
+    _number(mean, f"{where}.mean", unit=True)
+    if not isinstance(ci, list) or len(ci) != 2:
+        _fail(f"{where}.ci95", f"must be [lo, hi], got {ci!r}")
+    _number(ci[0], f"{where}.ci95", unit=True)
+    _number(ci[1], f"{where}.ci95", unit=True)
+    if not ci[0] <= mean <= ci[1]:
+        _fail(f"{where}.ci95", f"{ci} does not contain the mean {mean}")
+
+
+def _by_type(block: object, edits: Mapping[str, int]) -> None:
+    """{question type: {tier, n, too_few_edits, metric: {mean, ci95}}}; ci95 null exactly when
+    too_few_edits; the n of each tier's types sum to its edits."""
+    if not isinstance(block, Mapping):
+        _fail("metrics_by_type", f"must be an object, got {type(block).__name__}")
+    totals = dict.fromkeys(TASKS, 0)
+    for qtype, entry in block.items():
+        where = f"metrics_by_type.{qtype}"
+        if not isinstance(qtype, str) or not qtype:
+            _fail("metrics_by_type", f"has a type name {qtype!r}, expected a non-empty string")
+        _mapping(entry, where, BY_TYPE_KEYS)
+        if entry["tier"] not in TASKS:
+            _fail(f"{where}.tier", f"is {entry['tier']!r}, expected one of {list(TASKS)}")
+        _count(entry["n"], f"{where}.n", minimum=1)
+        totals[entry["tier"]] += entry["n"]
+        too_few = entry["too_few_edits"]
+        if not isinstance(too_few, bool):
+            _fail(f"{where}.too_few_edits", f"must be true or false, got {too_few!r}")
+        for name in BY_TYPE_METRICS:
+            stat = _mapping(entry[name], f"{where}.{name}", ("mean", "ci95"))
+            if too_few:
+                _number(stat["mean"], f"{where}.{name}.mean", unit=True)
+                if stat["ci95"] is not None:
+                    _fail(f"{where}.{name}.ci95", "must be null when too_few_edits is true")
+            else:
+                _interval(stat, f"{where}.{name}")
+    for tier in TASKS:
+        if totals[tier] != edits[tier]:
+            _fail("metrics_by_type", f"has {totals[tier]} {tier} edits, expected {edits[tier]}")
 
 
 def _edit_counts(bench: Mapping[str, Any]) -> None:

@@ -18,7 +18,12 @@ from evaluator.edit_set import EditSet, choose_edits
 from evaluator.editors.base import ConfigError, EditorConfig
 from evaluator.editors.registry import get_editor, parse_editor_config
 from evaluator.efficiency import PeakMemory, latency_stats
-from evaluator.metrics import CaseScores, summarize_cases, summarize_pre_edit
+from evaluator.metrics import (
+    CaseScores,
+    summarize_by_type,
+    summarize_cases,
+    summarize_pre_edit,
+)
 from evaluator.protocols import (
     Progress,
     RunStats,
@@ -235,6 +240,9 @@ def assemble_result(
         "metrics": summary["metrics"],
         "token_metrics": summary["token_metrics"],
         "pre_edit": pre_edit,
+        "metrics_by_type": summarize_by_type(
+            case_scores, [c.question_type for c in edit_cases], seed=spec.seed
+        ),
         "lifelong_curve": curve,
         "notes": list(edits.notes),
         "efficiency": {
@@ -256,7 +264,7 @@ def run_evaluation(
     adapter: VLMAdapter | None = None,
     split_data: BenchmarkSplit | None = None,
 ) -> dict[str, Any]:
-    """Evaluate `spec` and return the validated result record (schema_version 1).
+    """Evaluate `spec` and return the validated result record (schema_version 3).
 
     `adapter` and `split_data` let a caller reuse a loaded model and split across runs;
     the model is restored before returning. `progress(done, total)` follows the edits.
