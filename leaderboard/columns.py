@@ -121,6 +121,19 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("model_id", "model id", "str", "Model id as submitted (plain text).", displayed=False),
     Column("model_type", "Type", "str", "general or medical VLM."),
+    Column(
+        "params",
+        "Params",
+        "str",
+        "Parameter count of the pinned model, in millions (M) or billions (B); empty if unknown.",
+    ),
+    Column(
+        "num_parameters",
+        "parameters",
+        "number",
+        "Parameter count of the pinned model (exact).",
+        displayed=False,
+    ),
     Column("editor", "Editor", "str", "Knowledge editor name.", never_hidden=True),
     Column(
         "config_short",
@@ -164,7 +177,7 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("seconds_per_edit_p95", "s / edit p95", "number", "95th percentile.", shown=False),
     Column("peak_memory_mb", "Peak MB", "number", "Peak memory during the run, MiB."),
-    Column("wall_s", "wall s", "number", "Wall time of the whole run, seconds.", displayed=False),
+    Column("wall_s", "wall s", "number", "Wall time of the whole run, seconds.", shown=False),
     Column("probes_per_s", "probes / s", "number", "Scoring throughput.", displayed=False),
     Column(
         "cases",
@@ -174,6 +187,7 @@ COLUMNS: tuple[Column, ...] = (
         shown=False,
     ),
     Column("submitted_at", "Submitted", "str", "When the request was submitted (UTC)."),
+    Column("evaluated", "evaluated", "str", "Date the result was written (UTC, YYYY-MM-DD)."),
     Column("submitter", "Submitter", "str", "Who submitted the request.", shown=False),
     Column("organisation", "organisation", "str", "Submitter's organisation.", displayed=False),
     Column("model_revision", "Revision", "str", "Resolved model revision (commit or folder hash)."),

@@ -83,6 +83,40 @@ def _num(value: object) -> float:
     return _nan(read.finite(value))
 
 
+# the size filter's ranges (billions of parameters: lower bound inclusive, upper exclusive)
+SIZE_RANGES: dict[str, tuple[float, float]] = {
+    "<1B": (0.0, 1e9),
+    "1-4B": (1e9, 4e9),
+    "4-10B": (4e9, 10e9),
+    ">10B": (10e9, float("inf")),
+}
+SIZE_UNKNOWN = "unknown"
+SIZE_CHOICES: tuple[str, ...] = (*SIZE_RANGES, SIZE_UNKNOWN)
+
+
+def params_text(count: object) -> str:
+    """A parameter count in millions (M) or billions (B); "" when unknown."""
+    value = read.finite(count)
+    if value is None or value < 0:
+        return ""
+    if value >= 1e9:
+        return f"{value / 1e9:.1f}B"
+    return f"{value / 1e6:.0f}M"
+
+
+def size_mask(counts: pd.Series, ranges: Sequence[str]) -> pd.Series:
+    """True where a parameter count (NaN: unknown) falls in one of the named SIZE_CHOICES."""
+    values = pd.to_numeric(counts, errors="coerce").astype(float)
+    mask = pd.Series(False, index=counts.index)
+    for name in ranges:
+        if name == SIZE_UNKNOWN:
+            mask |= values.isna()
+        elif name in SIZE_RANGES:
+            low, high = SIZE_RANGES[name]
+            mask |= (values >= low) & (values < high)
+    return mask
+
+
 def _hardware_text(hardware: object) -> str:
     if isinstance(hardware, Mapping):
         chip = hardware.get("gpu") or hardware.get("cpu") or "unknown"
@@ -110,10 +144,13 @@ def _row_fields(row: ResultLike) -> dict[str, Any]:
     if config is None:
         config = json.dumps(editor.get("config", {}), sort_keys=True)
     config_hash = editor.get("config_hash") or _field(row, "config_hash") or ""
+    num_parameters = _num(_field(row, "num_parameters"))
     return {
         "model": model_link(model_id),
         "model_id": model_id,
         "model_type": _field(row, "model_type") or "",
+        "params": params_text(num_parameters),
+        "num_parameters": num_parameters,
         "editor": _field(row, "editor") or editor.get("name", ""),
         "config_short": config_hash[:8],
         "setting": _field(row, "setting") or result.get("setting", ""),
@@ -125,6 +162,7 @@ def _row_fields(row: ResultLike) -> dict[str, Any]:
         "probes_per_s": _num(eff.get("probes_per_s")),
         "cases": bench.get("cases"),
         "submitted_at": str(_field(row, "submitted_at") or "")[:19].replace("T", " "),
+        "evaluated": str(result.get("created_at") or "")[:10],
         "submitter": _field(row, "submitter") or "",
         "organisation": _field(row, "organisation") or "",
         "model_revision": _field(row, "revision") or model.get("revision", ""),
@@ -203,10 +241,12 @@ def leaderboard_view(
     editors: Sequence[str] | None = None,
     search: str = "",
     version: str | None = None,
+    sizes: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The rows of one setting and tier of one benchmark version (default: the newest with
     results), filtered, ranked (shared ranks) and sorted by score; all columns kept (choose the
-    shown ones with `display_frame`). Older versions stay in the store and the CSVs."""
+    shown ones with `display_frame`). Older versions stay in the store and the CSVs.
+    `sizes`: SIZE_CHOICES names of parameter-count ranges to keep (None or empty: all)."""
     versions = benchmark_versions(frame)
     version = version or (versions[0] if versions else None)
     view = frame[(frame["setting"] == setting) & (frame["tier"] == tier)]
@@ -216,6 +256,8 @@ def leaderboard_view(
         view = view[view["model_type"].isin(model_types)]
     if editors:
         view = view[view["editor"].isin(editors)]
+    if sizes:
+        view = view[size_mask(view["num_parameters"], sizes)]
     if search.strip():
         needle = search.strip().lower()
         haystack = (
@@ -327,15 +369,21 @@ BOARD_TIER_KEYS: tuple[str, ...] = (
 # the columns of `board_frame`, in columns.py order: every column the leaderboard tab can
 # show, plus what ranking, filters and search read
 BOARD_COLUMNS: tuple[str, ...] = tuple(
-    c.key for c in COLUMNS if c.displayed or c.key in ("model_id", "tier", *BOARD_TIER_KEYS)
+    c.key
+    for c in COLUMNS
+    if c.displayed or c.key in ("model_id", "tier", "num_parameters", *BOARD_TIER_KEYS)
 )
 # identify the stored result behind a board line (for its detail and incremental refresh)
 BOARD_ID_COLUMNS: tuple[str, ...] = ("result_id", "request_id")
 _BOARD_TEXT = (
     "model_id", "model_type", "editor", "setting", "submitted_at", "submitter",
-    "model_revision", "config_hash", "benchmark_version", "split_sha256",
+    "model_revision", "config_hash", "benchmark_version", "split_sha256", "evaluated",
 )  # fmt: skip
 _BOARD_RENAMES = {"edit_latency_s": "seconds_per_edit"}
+_BOARD_FLOATS = (
+    "seconds_per_edit", "seconds_per_edit_p50", "seconds_per_edit_p95", "peak_memory_mb",
+    "wall_s", "num_parameters",
+)  # fmt: skip
 
 
 def board_wide(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -362,12 +410,11 @@ def board_frame(wide: pd.DataFrame) -> pd.DataFrame:
         },
         index=wide.index,
     )
-    for name in (*_BOARD_TEXT, "seconds_per_edit", "seconds_per_edit_p50",
-                 "seconds_per_edit_p95", "peak_memory_mb", "cases", *BOARD_ID_COLUMNS):  # fmt: skip
+    for name in (*_BOARD_TEXT, *_BOARD_FLOATS, "cases", *BOARD_ID_COLUMNS):
         base[name] = wide[name] if name in wide else pd.Series(index=wide.index, dtype=object)
-    for name in ("seconds_per_edit", "seconds_per_edit_p50", "seconds_per_edit_p95",
-                 "peak_memory_mb"):  # fmt: skip
+    for name in _BOARD_FLOATS:
         base[name] = _floats(base[name])
+    base["params"] = [params_text(n) for n in base["num_parameters"]]
     base["rank"] = None
     parts = []
     for tier in TIERS:

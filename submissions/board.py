@@ -45,9 +45,10 @@ BOARD_TEXT_COLUMNS: dict[str, int] = {
     "config_hash": 64,
     "benchmark_version": 40,
     "split_sha256": 64,
+    "evaluated": 10,
 }
-BOARD_INT_COLUMNS: tuple[str, ...] = ("cases",)
-BOARD_RESULT_FLOATS: tuple[str, ...] = ("seconds_per_edit_p50", "seconds_per_edit_p95")
+BOARD_INT_COLUMNS: tuple[str, ...] = ("cases", "num_parameters")
+BOARD_RESULT_FLOATS: tuple[str, ...] = ("seconds_per_edit_p50", "seconds_per_edit_p95", "wall_s")
 BOARD_JSON_COLUMNS: tuple[str, ...] = ("lifelong_curve",)
 
 
@@ -64,6 +65,13 @@ BOARD_FLOAT_COLUMNS: tuple[str, ...] = (
 
 def _text(value: object, limit: int) -> str:
     return "" if value is None else str(value)[:limit]
+
+
+def _count(value: object) -> int | None:
+    """A non-negative integer, else None (a bool is not a count)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 def board_values(
@@ -93,9 +101,12 @@ def board_values(
         "config_hash": _text(editor.get("config_hash") or field("config_hash"), 64),
         "benchmark_version": _text(bench.get("version"), 40),
         "split_sha256": _text(bench.get("sha256"), 64),
+        "evaluated": _text(result.get("created_at"), 10),
         "cases": cases if isinstance(cases, int) and not isinstance(cases, bool) else None,
+        "num_parameters": _count(field("num_parameters")),
         "seconds_per_edit_p50": read.finite(latency.get("p50")),
         "seconds_per_edit_p95": read.finite(latency.get("p95")),
+        "wall_s": read.finite(read.section(result, "efficiency").get("wall_s")),
         "lifelong_curve": curve if isinstance(curve, list) and curve else None,
     }
     for tier in TIERS:

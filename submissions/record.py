@@ -46,6 +46,8 @@ class SubmissionRecord:
     description: str = ""
     link: str = ""  # paper or code, http(s)
     submitted_at: str = ""  # UTC ISO 8601
+    # the pinned model's parameter count (None: unknown; records stored before it was kept)
+    num_parameters: int | None = None
 
     @property
     def organisation_key(self) -> str:

@@ -146,6 +146,7 @@ def validate_submission(
         description=text["description"],
         link=text["link"],
         submitted_at=(now or utc_now()).isoformat(timespec="seconds"),
+        num_parameters=resolved.num_parameters,
     )
 
 

@@ -35,9 +35,14 @@ def _frames(store: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def test_the_board_frame_equals_the_full_frame_on_the_boards_columns(real_results, store_url):
     store = Store(store_url)
-    store_results(store, real_results)
+    store_results(store, real_results, num_parameters=1_500_000_000)
     narrow, full, wide = _frames(store)
     assert len(narrow) == len(full) == len(real_results) * len(TIERS)
+    # the model's size, the result's date and its wall time are board columns
+    assert {"params", "num_parameters", "evaluated", "wall_s"} <= set(BOARD_COLUMNS)
+    assert set(narrow["params"]) == {"1.5B"}
+    assert narrow["evaluated"].str.match(r"^\d{4}-\d{2}-\d{2}$").all()
+    assert narrow["wall_s"].notna().all()
     for setting in SETTINGS:
         for tier in TIERS:
             a = leaderboard_view(narrow, setting=setting, tier=tier)[list(BOARD_COLUMNS)]

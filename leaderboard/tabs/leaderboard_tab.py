@@ -10,6 +10,7 @@ from contract.names import SETTINGS, TIERS
 from leaderboard.columns import default_visible, hideable, label_of
 from leaderboard.csv_export import write_all_results_csv
 from leaderboard.table import (
+    SIZE_CHOICES,
     datatypes,
     detail_frame,
     display_frame,
@@ -31,6 +32,7 @@ class LeaderboardTab:
     types: gr.CheckboxGroup
     editors: gr.CheckboxGroup
     columns: gr.CheckboxGroup
+    sizes: gr.CheckboxGroup
     table: gr.Dataframe
     details: gr.Markdown
     filtered_btn: gr.DownloadButton
@@ -40,12 +42,16 @@ class LeaderboardTab:
     @property
     def filters(self) -> list[gr.components.Component]:
         """The inputs of the table, its CSV and a row's details, in their callbacks' order."""
-        return [self.setting, self.tier, self.types, self.editors, self.search, self.columns]
+        return [
+            self.setting, self.tier, self.types, self.editors, self.search, self.columns,
+            self.sizes,
+        ]  # fmt: skip
 
     def wire(self, views: BoardViews) -> None:
         """The table and its CSV follow the filters; a click on a row shows its details."""
         filters = self.filters
-        for component in (self.setting, self.tier, self.types, self.editors, self.columns):
+        changing = (self.setting, self.tier, self.types, self.editors, self.columns, self.sizes)
+        for component in changing:
             component.change(views.table_update, filters, self.table, api_name=False)
             component.change(views.filtered_csv, filters, self.filtered_btn, api_name=False)
         search = self.search
@@ -80,6 +86,11 @@ def build_leaderboard_tab() -> LeaderboardTab:
         with gr.Row():
             types = gr.CheckboxGroup([], label="Model type (none ticked: all)")
             editors = gr.CheckboxGroup([], label="Editor (none ticked: all)")
+            sizes = gr.CheckboxGroup(
+                list(SIZE_CHOICES),
+                label="Model size, parameters (none ticked: all)",
+                elem_id="lb-sizes",
+            )
         with gr.Accordion("Columns (text/image parts, provenance)", open=False):
             columns = gr.CheckboxGroup(
                 [(label_of(k), k) for k in hideable()],
@@ -111,7 +122,7 @@ def build_leaderboard_tab() -> LeaderboardTab:
                 "Download all results (CSV)", elem_id="download-all", visible=False
             )
     return LeaderboardTab(
-        setting, tier, search, types, editors, columns, table, details, filtered_btn,
+        setting, tier, search, types, editors, columns, sizes, table, details, filtered_btn,
         all_prepare, all_btn,
     )  # fmt: skip
 
@@ -128,11 +139,12 @@ class RowDetail:
         editors: list[str] | None,
         search: str,
         columns: list[str] | None,
+        sizes: list[str] | None,
         evt: gr.SelectData,
     ) -> str:
         """Intervals and provenance of the clicked row, found by its identifying cells (the
         browser may have re-sorted the table, so the row index alone is not enough)."""
-        view = self.views.current_view(setting, tier, types, editors, search)
+        view = self.views.current_view(setting, tier, types, editors, search, sizes)
         headers = list(display_frame(view.head(0), columns).columns)
         cells = dict(zip(headers, evt.row_value or [], strict=False))
         keys = ("model", "editor", "config_short")

@@ -61,14 +61,18 @@ class BoardViews:
         types: list[str] | None,
         editors: list[str] | None,
         search: str,
+        sizes: list[str] | None = None,
     ) -> pd.DataFrame:
         key, frame, _ = self.cache.get()
-        inputs = (setting, tier, tuple(types or ()), tuple(editors or ()), search or "")
+        inputs = (
+            setting, tier, tuple(types or ()), tuple(editors or ()), search or "",
+            tuple(sizes or ()),
+        )  # fmt: skip
         return self.memo(
             (key, "view", *inputs),
             lambda: leaderboard_view(
                 frame, setting=setting, tier=tier, model_types=types, editors=editors,
-                search=search,
+                search=search, sizes=sizes,
             ),
         )  # fmt: skip
 
@@ -80,8 +84,9 @@ class BoardViews:
         editors: list[str] | None,
         search: str,
         columns: list[str] | None,
+        sizes: list[str] | None = None,
     ) -> dict[str, Any]:
-        view = self.current_view(setting, tier, types, editors, search)
+        view = self.current_view(setting, tier, types, editors, search, sizes)
         shown = view.head(self.table_rows)
         label = TABLE_LABEL
         if len(view) > len(shown):
@@ -101,12 +106,16 @@ class BoardViews:
         editors: list[str] | None,
         search: str,
         columns: list[str] | None,
+        sizes: list[str] | None = None,
     ) -> str:
         key, _, _ = self.cache.get()
-        inputs = (setting, tier, tuple(types or ()), tuple(editors or ()), search or "")
+        inputs = (
+            setting, tier, tuple(types or ()), tuple(editors or ()), search or "",
+            tuple(sizes or ()),
+        )  # fmt: skip
 
         def write() -> str:
-            view = self.current_view(setting, tier, types, editors, search)
+            view = self.current_view(setting, tier, types, editors, search, sizes)
             return str(write_filtered_csv(view, columns))
 
         path = self.memo((key, "csv", *inputs, tuple(columns or ())), write)
