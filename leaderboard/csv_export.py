@@ -117,3 +117,12 @@ def write_filtered_csv(
 def write_all_results_csv(frame: pd.DataFrame, folder: Path | None = None) -> Path:
     """Write every result line (request x setting x tier) with every non-display column."""
     return _write(frame[ALL_RESULTS_KEYS], "multimededit-all-results", folder)
+
+
+def write_by_type_csv(frame: pd.DataFrame, folder: Path | None = None) -> Path:
+    """Write the per-question-type frame (`leaderboard.long_tail.by_type_frame`: one line per
+    result x question type, with n, each metric's mean and interval and the too_few_edits
+    flag) and return the file; the all-results CSV keeps its columns."""
+    from leaderboard.long_tail import BY_TYPE_COLUMNS
+
+    return _write(frame[list(BY_TYPE_COLUMNS)], "multimededit-by-type", folder)

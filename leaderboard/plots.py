@@ -157,3 +157,59 @@ def lifelong_figure(curves: pd.DataFrame, metric: str, lines: list[str] | None =
         height=420,
     )
     return fig
+
+
+def _type_cell(line: pd.Series | None, metric: str) -> tuple[float | None, str]:
+    """One heatmap cell: the metric mean (None: blank) and its hover text."""
+    if line is None:
+        return None, "no edits of this type"
+    n = line["n"]
+    if bool(line["too_few_edits"]):
+        return None, f"too few edits (n = {n}): mean {line[metric]:.3f}, no interval"
+    lo, hi = line[f"{metric}_lo"], line[f"{metric}_hi"]
+    return float(line[metric]), f"{line[metric]:.3f} (95% CI {lo:.3f} to {hi:.3f}), n = {n}"
+
+
+@explain_failure
+def type_heatmap(
+    by_type_frame: pd.DataFrame, *, model: str, setting: str, metric: str
+) -> go.Figure:
+    """Editors x question types for one model and setting (the newest benchmark version),
+    cells the metric's mean over that type's edits (`leaderboard.long_tail.by_type_frame`);
+    hover gives the interval and n. A type with too few edits for an interval is a blank
+    cell whose hover says "too few edits"."""
+    from leaderboard.long_tail import type_order
+    from leaderboard.table import benchmark_versions
+
+    frame = by_type_frame[(by_type_frame["model"] == model) & (by_type_frame["setting"] == setting)]
+    if frame.empty:
+        return failure_figure(f"no per-type results for {model} ({setting})")
+    frame = frame[frame["benchmark_version"] == benchmark_versions(frame)[0]]
+    # an editor with several configs gets a row per config
+    several = frame["editor"].map(frame.groupby("editor")["config_short"].nunique()) > 1
+    with_config = frame["editor"] + " · " + frame["config_short"]
+    frame = frame.assign(row=frame["editor"].where(~several, with_config))
+    pairs = set(zip(frame["type"], frame["tier"], strict=True))
+    types = sorted(pairs, key=lambda t: type_order(*t))
+    columns = [t for t, _ in types]
+    editors = sorted(frame["row"].unique())
+    cells = {(r["row"], r["type"]): r for _, r in frame.iterrows()}
+    z, text = [], []
+    for editor in editors:
+        pairs = [_type_cell(cells.get((editor, t)), metric) for t in columns]
+        z.append([v for v, _ in pairs])
+        text.append([f"{editor} · {t}: {h}" for t, (_, h) in zip(columns, pairs, strict=True)])
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=columns, y=editors, text=text, hovertemplate="%{text}<extra></extra>",
+            hoverongaps=True, zmin=0.0, zmax=1.0, colorscale="Viridis", colorbar_title=metric,
+        )
+    )  # fmt: skip
+    fig.update_layout(
+        template=TEMPLATE,
+        title=f"{metric} by question type: {model} ({setting}); blank: too few edits",
+        xaxis_title="question type",
+        yaxis_title="editor",
+        height=max(320, 60 + 40 * len(editors)),
+    )
+    return fig
