@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -126,3 +129,31 @@ def write_by_type_csv(frame: pd.DataFrame, folder: Path | None = None) -> Path:
     from leaderboard.long_tail import BY_TYPE_COLUMNS
 
     return _write(frame[list(BY_TYPE_COLUMNS)], "multimededit-by-type", folder)
+
+
+def write_result_json(result: Mapping[str, Any], stem: str, folder: Path | None = None) -> Path:
+    """Write one result JSON (as stored) under the downloads folder and return the file, named
+    `<stem>-<content hash>.json` (`stem`: letters, digits, - and _ kept); the oldest result
+    files beyond DOWNLOADS_MAX_FILES, or older than DOWNLOADS_MAX_AGE_S, are deleted."""
+    folder = (folder or paths.downloads_dir()).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(result, indent=2, sort_keys=True).encode()
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:80] or "result"
+    path = folder / f"{safe}-{hashlib.sha256(data).hexdigest()[:16]}.json"
+    if path.exists():
+        with contextlib.suppress(OSError):
+            os.utime(path)
+    else:
+        partial = path.with_suffix(f".{threading.get_ident()}.partial")
+        partial.write_bytes(data)
+        partial.replace(path)
+    now = time.time()
+    files = sorted(
+        ((f.stat().st_mtime, f) for f in folder.glob("*.json") if f != path), reverse=True
+    )
+    for index, (mtime, file) in enumerate(files):
+        if index + 1 >= DOWNLOADS_MAX_FILES or now - mtime > DOWNLOADS_MAX_AGE_S:
+            with contextlib.suppress(OSError):
+                file.unlink()
+    prune_downloads(folder, keep=path)
+    return path

@@ -9,6 +9,7 @@ parsed). `leaderboard_view`, `display_frame`, the plots and the filtered CSV tak
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any, Protocol
@@ -141,7 +142,7 @@ def _row_fields(row: ResultLike) -> dict[str, Any]:
     latency = eff.get("edit_latency_s", {})
     model_id = _field(row, "model_id") or model.get("id", "")
     config = _field(row, "editor_config")
-    if config is None:
+    if not config:  # no config kept with the request: the one the result records
         config = json.dumps(editor.get("config", {}), sort_keys=True)
     config_hash = editor.get("config_hash") or _field(row, "config_hash") or ""
     num_parameters = _num(_field(row, "num_parameters"))
@@ -313,8 +314,67 @@ def interval_details(view: pd.DataFrame, index: int) -> str:
         f"model revision `{row['model_revision']}` · config hash `{row['config_hash']}` · "
         f"benchmark {row['benchmark_name']} {row['benchmark_version']} · split sha256 "
         f"`{row['split_sha256']}` · harness {row['harness_version']} · device {row['device']}",
+        "",
+        reproduce_markdown(row.to_dict()),
     ]
     return "\n".join(lines)
+
+
+def _yaml_scalar(value: object) -> str:
+    """A config value as YAML: JSON scalars and flow sequences/mappings are valid YAML."""
+    return json.dumps(value, sort_keys=True)
+
+
+_YAML_WORDS = frozenset(
+    ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"]
+)  # plain keys YAML 1.1 would read as booleans or null
+
+
+def _yaml_key(key: object) -> str:
+    text = str(key)
+    plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text) and text.lower() not in _YAML_WORDS
+    return text if plain else json.dumps(text)
+
+
+def config_yaml(config_text: object) -> str:
+    """The editor config (canonical JSON of every field) as a YAML file's text, one field a
+    line; a text that is not a JSON mapping is returned as is."""
+    try:
+        config = json.loads(str(config_text or "{}"))
+    except ValueError:
+        return str(config_text or "")
+    if not isinstance(config, Mapping):
+        return str(config_text)
+    return "".join(f"{_yaml_key(k)}: {_yaml_scalar(v)}\n" for k, v in sorted(config.items()))
+
+
+def reproduce_markdown(row: Mapping[str, Any]) -> str:
+    """How to reproduce one board line on the PUBLIC split (never the hidden one, whose
+    cases are not published): the editor config as a YAML file and the evaluator command."""
+    config_file = f"config-{str(row.get('config_hash') or '')[:8] or 'editor'}.yaml"
+    seed = row.get("seed")
+    seed = 0 if seed is None or (isinstance(seed, float) and np.isnan(seed)) else int(seed)
+    benchmark = row.get("benchmark_name") or "<benchmark folder or hub id>"
+    command = (
+        f"python -m evaluator run --model {row.get('model_id')} "
+        f"--revision {row.get('model_revision')} --editor {row.get('editor')} "
+        f"--config {config_file} --benchmark {benchmark} --split public "
+        f"--setting {row.get('setting')} --seed {seed} --out result.json"
+    )
+    return "\n".join(
+        [
+            "#### Reproduce this row (public split)",
+            f"Save the editor config as `{config_file}`:",
+            "```yaml",
+            config_yaml(row.get("editor_config")).rstrip("\n"),
+            "```",
+            f"then run, with benchmark {benchmark} version {row.get('benchmark_version')} "
+            "(the board's numbers are on the hidden split, so the public split's differ):",
+            "```bash",
+            command,
+            "```",
+        ]
+    )
 
 
 def lifelong_curves(rows: Iterable[ResultLike]) -> pd.DataFrame:

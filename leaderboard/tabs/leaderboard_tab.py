@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import gradio as gr
 
 from contract.names import SETTINGS, TIERS
 from leaderboard.columns import default_visible, hideable, label_of
-from leaderboard.csv_export import write_all_results_csv
+from leaderboard.csv_export import write_all_results_csv, write_result_json
 from leaderboard.table import (
     SIZE_CHOICES,
     datatypes,
@@ -35,6 +36,7 @@ class LeaderboardTab:
     sizes: gr.CheckboxGroup
     table: gr.Dataframe
     details: gr.Markdown
+    result_btn: gr.DownloadButton
     filtered_btn: gr.DownloadButton
     all_prepare: gr.Button
     all_btn: gr.DownloadButton
@@ -63,7 +65,9 @@ class LeaderboardTab:
             views.filtered_csv, filters, self.filtered_btn, api_name=False,
             trigger_mode="always_last",
         )  # fmt: skip
-        self.table.select(RowDetail(views).detail, filters, self.details, api_name=False)
+        self.table.select(
+            RowDetail(views).detail, filters, [self.details, self.result_btn], api_name=False
+        )
 
     def wire_all_results(self, views: BoardViews) -> None:
         """Prepare all results: writes the all-results CSV and shows its download button."""
@@ -109,7 +113,13 @@ def build_leaderboard_tab() -> LeaderboardTab:
             elem_id="leaderboard-table",
             label=TABLE_LABEL,
         )
-        details = gr.Markdown("Select a row to see its intervals and provenance.")
+        details = gr.Markdown(
+            "Select a row to see its intervals, provenance and how to reproduce it.",
+            elem_id="row-details",
+        )
+        result_btn = gr.DownloadButton(
+            "Download this row's result (JSON)", elem_id="download-result", visible=False
+        )
         with gr.Row():
             filtered_btn = gr.DownloadButton(
                 "Download this table (CSV)", elem_id="download-filtered"
@@ -122,7 +132,8 @@ def build_leaderboard_tab() -> LeaderboardTab:
                 "Download all results (CSV)", elem_id="download-all", visible=False
             )
     return LeaderboardTab(
-        setting, tier, search, types, editors, columns, sizes, table, details, filtered_btn,
+        setting, tier, search, types, editors, columns, sizes, table, details, result_btn,
+        filtered_btn,
         all_prepare, all_btn,
     )  # fmt: skip
 
@@ -141,9 +152,10 @@ class RowDetail:
         columns: list[str] | None,
         sizes: list[str] | None,
         evt: gr.SelectData,
-    ) -> str:
-        """Intervals and provenance of the clicked row, found by its identifying cells (the
-        browser may have re-sorted the table, so the row index alone is not enough)."""
+    ) -> tuple[str, dict[str, Any]]:
+        """Intervals, provenance and the reproduction recipe of the clicked row, and its result
+        JSON to download, found by its identifying cells (the browser may have re-sorted the
+        table, so the row index alone is not enough)."""
         view = self.views.current_view(setting, tier, types, editors, search, sizes)
         headers = list(display_frame(view.head(0), columns).columns)
         cells = dict(zip(headers, evt.row_value or [], strict=False))
@@ -152,12 +164,15 @@ class RowDetail:
         for i in range(len(view)):
             if all(str(cells.get(label_of(k))) == str(shown[label_of(k)].iloc[i]) for k in keys):
                 if not is_board_frame(view):
-                    return interval_details(view, i)
+                    return interval_details(view, i), gr.update(visible=False)
                 line = view.iloc[i]  # a narrow line: read its one full result
                 full = self.views.cache.result(int(line["request_id"]), str(line["setting"]))
                 if full is not None:
-                    return interval_details(detail_frame(full, str(line["tier"])), 0)
-        return interval_details(view, -1)
+                    text = interval_details(detail_frame(full, str(line["tier"])), 0)
+                    stem = f"result-{int(line['request_id'])}-{line['setting']}"
+                    path = write_result_json(dict(full.result), stem)
+                    return text, gr.update(value=str(path), visible=True)
+        return interval_details(view, -1), gr.update(visible=False)
 
 
 @dataclass(eq=False)
