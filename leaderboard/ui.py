@@ -137,6 +137,13 @@ def build_ui(
             return _api_table(cache, setting, tier)
 
         gr.api(leaderboard_api, api_name="leaderboard")
+
+        def result_api(request_id: int, setting: str = "single") -> dict:
+            """The result JSON of one finished request for one setting (`request_id` as the
+            leaderboard's records give it)."""
+            return _api_result(cache, request_id, setting)
+
+        gr.api(result_api, api_name="result")
     return app
 
 
@@ -233,4 +240,13 @@ def _api_table(cache: CachedResults, setting: str, tier: str) -> list[dict[str, 
     _, frame, _ = cache.get()
     view = leaderboard_view(frame, setting=setting, tier=tier)
     keys = [k for k in default_visible() if k != "model"]
-    return json.loads(view[["model_id", *keys]].to_json(orient="records"))
+    ids = ["request_id"] if "request_id" in view else []  # for the `result` endpoint
+    return json.loads(view[["model_id", *ids, *keys]].to_json(orient="records"))
+
+
+def _api_result(cache: CachedResults, request_id: int, setting: str) -> dict[str, Any]:
+    """One finished request's result JSON for one setting (for gradio_client users)."""
+    row = cache.result(int(request_id), str(setting))
+    if row is None:
+        raise gr.Error(f"no finished result for request {request_id} and setting {setting!r}")
+    return dict(row.result)
