@@ -10,6 +10,7 @@ from typing import ParamSpec
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 from leaderboard.columns import label_of
 
@@ -120,42 +121,96 @@ def memory_vs_locality(frame: pd.DataFrame) -> go.Figure:
 MAX_DEFAULT_LINES = 12
 
 
-@explain_failure
-def lifelong_figure(curves: pd.DataFrame, metric: str, lines: list[str] | None = None) -> go.Figure:
-    """One metric against the number of edits, one line per (model, editor, config); with no
-    selection, the first MAX_DEFAULT_LINES lines by name (a browser cannot draw thousands)."""
-    data = curves[curves["metric"] == metric]
-    title = f"Lifelong {metric}"
+def _pick_lines(
+    data: pd.DataFrame,
+    lines: list[str] | None,
+    models: list[str] | None,
+    editors: list[str] | None,
+) -> tuple[pd.DataFrame, str]:
+    """The runs picked (by line, model and editor; none picked: all), at most
+    MAX_DEFAULT_LINES of them unless picked by line; and a note when some were left out."""
     if lines:
         data = data[data["line"].isin(lines)]
-    else:
-        names = sorted(data["line"].unique())
-        if len(names) > MAX_DEFAULT_LINES:
-            data = data[data["line"].isin(names[:MAX_DEFAULT_LINES])]
-            title += f" (first {MAX_DEFAULT_LINES} of {len(names)} runs; pick runs above)"
+    if models:
+        data = data[data["model_id"].isin(models)]
+    if editors:
+        data = data[data["editor"].isin(editors)]
+    names = sorted(data["line"].unique())
+    if not lines and len(names) > MAX_DEFAULT_LINES:
+        data = data[data["line"].isin(names[:MAX_DEFAULT_LINES])]
+        return data, f"first {MAX_DEFAULT_LINES} of {len(names)} runs; pick models or editors"
+    return data, ""
+
+
+def _band(fig: go.Figure, group: pd.DataFrame, name: str, color: str) -> None:
+    """The 95% interval of one run's curve as a filled band (drawn under its line)."""
+    fig.add_trace(
+        go.Scatter(
+            x=[*group["edits"], *group["edits"][::-1]],
+            y=[*group["hi"], *group["lo"][::-1]],
+            fill="toself",
+            fillcolor=color,
+            opacity=0.2,
+            line={"width": 0},
+            hoverinfo="skip",
+            showlegend=False,
+            legendgroup=name,
+            name=f"{name} 95% interval",
+        )
+    )
+
+
+@explain_failure
+def lifelong_figure(
+    curves: pd.DataFrame,
+    metric: str,
+    lines: list[str] | None = None,
+    *,
+    models: list[str] | None = None,
+    editors: list[str] | None = None,
+) -> go.Figure:
+    """One metric against the number of edits (log axis), one line per (model, editor,
+    config), with its 95% interval as a band where the stored curve has one (the subtitle says
+    when it has means only); runs picked by line, model and editor (none: the first
+    MAX_DEFAULT_LINES lines by name, since a browser cannot draw thousands)."""
+    data, note = _pick_lines(curves[curves["metric"] == metric], lines, models, editors)
     if data.empty:
         return failure_figure(f"No lifelong {metric} curve to show yet.")
+    has_band = "lo" in data and bool(data[["lo", "hi"]].notna().all(axis=1).any())
+    palette = qualitative.Plotly
     fig = go.Figure()
-    for line, group in data.groupby("line", sort=True):
+    for i, (line, group) in enumerate(data.groupby("line", sort=True)):
         group = group.sort_values("edits")
+        color = palette[i % len(palette)]
+        banded = group.dropna(subset=["lo", "hi"]) if has_band else group.iloc[:0]
+        if len(banded):
+            _band(fig, banded, str(line), color)
         fig.add_trace(
             go.Scatter(
-                x=group["edits"],
-                y=group["value"],
-                mode="lines+markers",
-                name=str(line),
+                x=group["edits"], y=group["value"], mode="lines+markers", name=str(line),
+                legendgroup=str(line), line={"color": color},
                 hovertemplate=f"{line}<br>%{{x}} edits<br>{metric} %{{y:.4f}}<extra></extra>",
             )
-        )
+        )  # fmt: skip
+    subtitle = (
+        "shaded: 95% interval"
+        if has_band
+        else "means only: the stored curve has no intervals, so no band is drawn"
+    )
+    subtitle += f" · {note}" if note else ""
+    positive = bool((pd.to_numeric(data["edits"], errors="coerce") > 0).all())
     fig.update_layout(
         template=TEMPLATE,
-        title=title,
-        xaxis_title="number of edits",
+        title={"text": f"Lifelong {metric}<br><sup>{subtitle}</sup>"},
+        xaxis_title="number of edits" + (" (log scale)" if positive else ""),
         yaxis_title=metric,
         yaxis_range=[-0.02, 1.02],
         font_size=14,
-        height=420,
+        height=460,
+        meta="lifelong-band" if has_band else "lifelong-means",
     )
+    if positive:
+        fig.update_xaxes(type="log")
     return fig
 
 

@@ -387,6 +387,21 @@ def lifelong_curves(rows: Iterable[ResultLike]) -> pd.DataFrame:
     return _curves_frame(runs)
 
 
+CURVE_METRICS: tuple[str, ...] = ("score", *HEADLINE_METRICS)
+CURVE_COLUMNS: tuple[str, ...] = ("line", "model_id", "editor", "edits", "metric", "value", "lo",
+                                  "hi")  # fmt: skip
+
+
+def _curve_point(value: object) -> tuple[float, float, float]:
+    """(mean, ci95 lo, ci95 hi) of one curve point's metric: a bare mean (what the evaluator
+    stores today) has no interval (NaN ends); a {mean, ci95} mapping has one."""
+    if isinstance(value, Mapping):
+        ci = value.get("ci95")
+        lo, hi = ci if isinstance(ci, list | tuple) and len(ci) == 2 else (None, None)
+        return _num(value.get("mean")), _num(lo), _num(hi)
+    return _num(value), float("nan"), float("nan")
+
+
 def _curves_frame(runs: list[tuple[Mapping[str, Any], Any]]) -> pd.DataFrame:
     """`runs`: (fields with model_id, editor, config_short, benchmark_version; the curve)."""
     records = []
@@ -395,25 +410,25 @@ def _curves_frame(runs: list[tuple[Mapping[str, Any], Any]]) -> pd.DataFrame:
     for flat, curve in runs:
         if flat["benchmark_version"] != versions[0]:
             continue
+        line = f"{short_name(flat['model_id'])} · {flat['editor']} · {flat['config_short']}"
         for point in curve:
-            for metric in HEADLINE_METRICS:
-                value = point.get(metric)
-                if isinstance(value, Mapping):
-                    value = value.get("mean")
+            for metric in CURVE_METRICS:
+                if metric not in point:
+                    continue
+                value, lo, hi = _curve_point(point.get(metric))
                 records.append(
                     {
-                        "line": f"{short_name(flat['model_id'])} · {flat['editor']} · "
-                        f"{flat['config_short']}",
+                        "line": line,
                         "model_id": flat["model_id"],
                         "editor": flat["editor"],
                         "edits": point.get("edits"),
                         "metric": metric,
-                        "value": _num(value),
+                        "value": value,
+                        "lo": lo,
+                        "hi": hi,
                     }
                 )
-    return pd.DataFrame.from_records(
-        records, columns=["line", "model_id", "editor", "edits", "metric", "value"]
-    )
+    return pd.DataFrame.from_records(records, columns=list(CURVE_COLUMNS))
 
 
 # ---- the narrow board frame (Store.board_rows: values stored beside each result) ----

@@ -187,8 +187,7 @@ class _Refresh:
             self.board.all_btn,
             self.efficiency.latency_plot,
             self.efficiency.memory_plot,
-            self.lifelong.lines,
-            *self.lifelong.curve_plots,
+            *self.lifelong.outputs,
         ]
 
     def tick(self, *values: Any) -> list[dict[str, Any] | str]:  # noqa: ANN401 - Gradio inputs, forwarded by position
@@ -209,7 +208,7 @@ class _Refresh:
     ) -> list[pd.DataFrame | dict[str, Any] | go.Figure | str | None]:
         """Second step: the queue tab always; the table's CSV and the plots when the
         results changed (and the all-results CSV prepared for older results is withdrawn)."""
-        *filter_values, eff_s, eff_t, chosen_lines, seen = values
+        *filter_values, eff_s, eff_t, metric, models, editors, seen = values
         key, _, _ = self.views.cache.get()
         queue = queue_frame(self.load_requests())
         if key == seen:
@@ -217,7 +216,8 @@ class _Refresh:
         stale = gr.update(visible=False) if seen is not None else gr.skip()
         return [
             queue, self.views.filtered_csv(*filter_values), stale,
-            *self.views.efficiency(eff_s, eff_t), *self.views.lifelong(chosen_lines), key,
+            *self.views.efficiency(eff_s, eff_t),
+            *self.views.lifelong(metric, models, editors), key,
         ]  # fmt: skip
 
     def wire(self, app: gr.Blocks, timer: gr.Timer) -> None:
@@ -226,7 +226,7 @@ class _Refresh:
         table_outputs = [*self.table_outputs, self.status_line, self.last_key]
         rest_inputs = [
             *self.board.filters, self.efficiency.setting, self.efficiency.tier,
-            self.lifelong.lines, self.rest_key,
+            *self.lifelong.inputs, self.rest_key,
         ]  # fmt: skip
         rest_outputs = [self.queue_table, *self.rest_outputs, self.rest_key]
         for trigger in (timer.tick, app.load):

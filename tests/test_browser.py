@@ -4,6 +4,7 @@ CSV download holds the visible rows. A screenshot of each tab goes to test-artif
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -148,8 +149,13 @@ def test_efficiency_and_lifelong_plots_render(page):
     assert legend.count("Pareto front") == 1
     _shot(page, "efficiency")
     _tab(page, "Lifelong")
-    page.wait_for_selector("#plot-lifelong-reliability .js-plotly-plot .scatterlayer .trace")
-    assert page.locator("#plot-lifelong-locality .js-plotly-plot .scatterlayer .trace").count() >= 1
+    page.wait_for_selector("#plot-lifelong .js-plotly-plot .scatterlayer .trace")
+    assert "log scale" in page.locator("#plot-lifelong").inner_text()
+    page.locator("#lifelong-metric").get_by_label("score").check()
+    page.wait_for_function(
+        "document.querySelector('#plot-lifelong .gtitle')?.textContent.includes('score')"
+    )
+    assert page.locator("#plot-lifelong .js-plotly-plot .scatterlayer .trace").count() >= 1
     _shot(page, "lifelong")
     _tab(page, "About")
     assert "Ranking rule" in page.locator("body").inner_text()
@@ -170,3 +176,25 @@ def test_a_form_submission_appears_in_the_queue(page, tiny_llava_onevision_dir):
     _wait_for(page, lambda: "Browser Test" in page.locator("#queue-table").inner_text())
     assert "PENDING" in page.locator("#queue-table").inner_text()
     _shot(page, "queue")
+
+
+def test_size_filter_and_a_rows_reproduction_and_result_json(page, real_results):
+    single = [r for r in real_results if r["setting"] == "single"]
+    _wait_for(page, lambda: len(_column(page, label_of("editor"))) == len(single))
+    sizes = page.locator("#lb-sizes")
+    sizes.get_by_label("<1B").check()  # the stored requests' sizes are unknown
+    _wait_for(page, lambda: _column(page, label_of("editor")) == [])
+    sizes.get_by_label("unknown").check()
+    _wait_for(page, lambda: len(_column(page, label_of("editor"))) == len(single))
+
+    page.locator(f"{TABLE} .virtual-row [role=gridcell]").first.click()
+    details = page.locator("#row-details")
+    _wait_for(page, lambda: "--split public" in details.inner_text())
+    text = details.inner_text()
+    assert "python -m evaluator run --model" in text and "--split hidden" not in text
+    with page.expect_download() as download:
+        page.locator("#download-result").click()
+    result = json.loads(Path(download.value.path()).read_text())
+    assert result["setting"] == "single"
+    assert f"--editor {result['editor']['name']}" in text
+    _shot(page, "row-detail")

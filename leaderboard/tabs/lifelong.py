@@ -1,4 +1,5 @@
-"""The Lifelong tab: reliability, generality and locality along a lifelong run's edits."""
+"""The Lifelong tab: one metric (score, reliability, generality or locality) along lifelong
+runs' edits, on a log axis, the runs picked by model and by editor."""
 
 from __future__ import annotations
 
@@ -13,23 +14,39 @@ __all__ = ["LifelongTab", "build_lifelong_tab"]
 
 @dataclass(eq=False)
 class LifelongTab:
-    lines: gr.Dropdown
-    curve_plots: list[gr.Plot]
+    metric: gr.Radio
+    models: gr.Dropdown
+    editors: gr.Dropdown
+    plot: gr.Plot
+
+    @property
+    def inputs(self) -> list[gr.components.Component]:
+        return [self.metric, self.models, self.editors]
+
+    @property
+    def outputs(self) -> list[gr.components.Component]:
+        return [self.models, self.editors, self.plot]
 
     def wire(self, views: BoardViews) -> None:
-        """Picking runs redraws their curves."""
-        self.lines.input(
-            views.lifelong, self.lines, [self.lines, *self.curve_plots], api_name=False
-        )
+        """A new metric, or picking models or editors, redraws the curves."""
+        for component in self.inputs:
+            component.input(views.lifelong, self.inputs, self.outputs, api_name=False)
 
 
 def build_lifelong_tab() -> LifelongTab:
     with gr.Tab("Lifelong", id="lifelong"):
-        lines = gr.Dropdown(
-            [],
-            multiselect=True,
-            label="Runs to compare (none picked: the first 12)",
-            elem_id="lifelong-lines",
-        )
-        curve_plots = [gr.Plot(elem_id=f"plot-lifelong-{m}") for m in LIFELONG_METRICS]
-    return LifelongTab(lines, curve_plots)
+        with gr.Row():
+            metric = gr.Radio(
+                list(LIFELONG_METRICS), value="reliability", label="Metric",
+                elem_id="lifelong-metric",
+            )  # fmt: skip
+            models = gr.Dropdown(
+                [], multiselect=True, label="Models (none picked: all)",
+                elem_id="lifelong-models",
+            )  # fmt: skip
+            editors = gr.Dropdown(
+                [], multiselect=True, label="Editors (none picked: all)",
+                elem_id="lifelong-editors",
+            )  # fmt: skip
+        plot = gr.Plot(elem_id="plot-lifelong")
+    return LifelongTab(metric, models, editors, plot)

@@ -13,11 +13,10 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from contract.names import HEADLINE_METRICS
 from leaderboard import plots
 from leaderboard.cache import CachedResults
 from leaderboard.csv_export import write_filtered_csv
-from leaderboard.table import datatypes, display_frame, leaderboard_view
+from leaderboard.table import CURVE_METRICS, datatypes, display_frame, leaderboard_view, short_name
 
 __all__ = ["LIFELONG_METRICS", "TABLE_LABEL", "TABLE_MAX_ROWS", "BoardViews"]
 
@@ -25,7 +24,7 @@ __all__ = ["LIFELONG_METRICS", "TABLE_LABEL", "TABLE_MAX_ROWS", "BoardViews"]
 # of rows slowly); search and filters narrow it, the filtered CSV holds every row
 TABLE_MAX_ROWS = 200  # measured: 1,000 rows took the warm tab past 1 s (docs/deploy.md)
 TABLE_LABEL = "Click a row for its 95% intervals and provenance"
-LIFELONG_METRICS = HEADLINE_METRICS
+LIFELONG_METRICS = CURVE_METRICS  # the Lifelong tab's metric choice
 
 _Computed = TypeVar("_Computed")
 
@@ -137,14 +136,33 @@ class BoardViews:
 
         return self.memo((key, "efficiency", setting, tier), draw)
 
-    def lifelong(self, lines: list[str] | None) -> list[dict[str, Any] | go.Figure]:
+    def lifelong(
+        self, metric: str, models: list[str] | None, editors: list[str] | None
+    ) -> list[dict[str, Any] | go.Figure]:
+        """The model and editor choices of the current curves (the picks kept where they
+        still exist) and the figure of `metric` for the picked runs."""
         key, _, _ = self.cache.get()
+        metric = metric if metric in LIFELONG_METRICS else LIFELONG_METRICS[0]
 
-        def draw() -> tuple[list[str], list[go.Figure]]:
+        def draw() -> tuple[list[tuple[str, str]], list[str], go.Figure]:
             curves = self.cache.curves()
-            chosen = lines if lines else None
-            figs = [plots.lifelong_figure(curves, m, chosen) for m in LIFELONG_METRICS]
-            return sorted(curves["line"].unique().tolist()), figs
+            fig = plots.lifelong_figure(curves, metric, models=models, editors=editors)
+            model_ids = sorted(curves["model_id"].unique().tolist())
+            return (
+                [(short_name(m), m) for m in model_ids],
+                sorted(curves["editor"].unique().tolist()),
+                fig,
+            )
 
-        choices, figs = self.memo((key, "lifelong", tuple(lines or ())), draw)
-        return [gr.update(choices=choices, value=[c for c in (lines or []) if c in choices]), *figs]
+        inputs = (metric, tuple(models or ()), tuple(editors or ()))
+        model_choices, editor_choices, fig = self.memo((key, "lifelong", *inputs), draw)
+        known_models = {m for _, m in model_choices}
+        return [
+            gr.update(
+                choices=model_choices, value=[m for m in (models or []) if m in known_models]
+            ),
+            gr.update(
+                choices=editor_choices, value=[e for e in (editors or []) if e in editor_choices]
+            ),
+            fig,
+        ]
