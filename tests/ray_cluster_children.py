@@ -6,6 +6,7 @@ builds, with this evaluate function instead of the real evaluator."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -15,21 +16,25 @@ def _log(event: str, spec, node: str) -> None:
     """One line per start and end of a run, in the file the request's config names (the Ray
     worker processes run with their node's environment, not the test's)."""
     line = f"{event}|{spec.model}|{spec.setting}|{node}|{os.getpid()}|{time.time():.3f}\n"
-    fd = os.open(spec.config["run_log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(_config(spec)["run_log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
     finally:
         os.close(fd)
 
 
+def _config(spec) -> dict:
+    """The request's config: the canonical JSON text the worker passes through."""
+    return json.loads(spec.config)
+
+
 def sleepy_evaluate(spec, progress=None) -> dict:
-    """A run of `spec.config['sleep_s']` seconds that records where it ran in
-    `spec.config['run_log']`."""
+    """A run of the config's `sleep_s` seconds that records where it ran in its `run_log`."""
     import ray
 
     node = ray.get_runtime_context().get_node_id()
     _log("start", spec, node)
-    time.sleep(float(spec.config.get("sleep_s", 1.0)))
+    time.sleep(float(_config(spec).get("sleep_s", 1.0)))
     _log("end", spec, node)
     return {
         "setting": spec.setting,

@@ -16,6 +16,7 @@ user's is read."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -240,7 +241,8 @@ def _record(n: int, log: Path) -> SubmissionRecord:
         revision="b" * 40,
         model_type="general",
         editor="prompt",
-        editor_config=f"sleep_s: {RUN_S}\nrun_log: {log}",
+        # canonical form, as validation stores it: JSON (the worker passes it through as text)
+        editor_config=json.dumps({"run_log": str(log), "sleep_s": RUN_S}, sort_keys=True),
         config_hash=f"{n:064d}",
         settings=("single",),
         submitter="Ada",
