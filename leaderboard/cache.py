@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
+from leaderboard.long_tail import by_type_frame
 from leaderboard.table import (
     StoredResult,
     board_curves,
@@ -42,6 +43,10 @@ class CachedResults(Protocol):
 
     def result(self, request_id: int, setting: str) -> StoredResult | None:
         """One full result (None where the frame's rows carry every column already)."""
+        ...
+
+    def by_type(self) -> pd.DataFrame:
+        """Every visible result's per-question-type metrics (leaderboard.long_tail)."""
         ...
 
 
@@ -77,6 +82,7 @@ class ResultsCache:
         self._key: str | None = None
         self._frame = results_frame([])
         self._curves = lifelong_curves([])
+        self._types = by_type_frame([])
 
     def get(self) -> tuple[str, pd.DataFrame, pd.DataFrame]:
         with self._lock:
@@ -88,6 +94,7 @@ class ResultsCache:
             if key != self._key:
                 self._frame = results_frame(rows)
                 self._curves = lifelong_curves(rows)
+                self._types = by_type_frame(rows)
                 self._key = key
             return key, self._frame, self._curves
 
@@ -102,6 +109,11 @@ class ResultsCache:
 
     def result(self, request_id: int, setting: str) -> StoredResult | None:
         return None  # rows of this cache carry every column already
+
+    def by_type(self) -> pd.DataFrame:
+        """The per-question-type frame of the current results."""
+        self.get()
+        return self._types
 
 
 class BoardCache:
@@ -129,6 +141,10 @@ class BoardCache:
         self._full_key: str | None = None
         self._full_ids: set[int] = set()
         self._full = results_frame([])
+        self._types_lock = threading.Lock()
+        self._types_key: str | None = None
+        self._type_parts: dict[tuple[int, str], pd.DataFrame] = {}
+        self._types = by_type_frame([])
 
     def get(self) -> tuple[str, pd.DataFrame, pd.DataFrame]:
         with self._lock:
@@ -198,6 +214,35 @@ class BoardCache:
 
     def result(self, request_id: int, setting: str) -> ResultRow | None:
         return self._source.result(request_id, setting)
+
+    def by_type(self) -> pd.DataFrame:
+        """Every visible result's per-question-type metrics, parsing only the results that
+        became visible since the last call."""
+        key, _, _ = self.get()
+        with self._types_lock:
+            if key == self._types_key:
+                return self._types
+            with self._lock:
+                ids, wide = set(self._ids), self._wide
+            keys = _result_keys(wide, ids)  # result id -> (request id, setting)
+            live = set(keys.values())
+            new_ids = sorted(i for i, k in keys.items() if k not in self._type_parts)
+            for row in self._source.results(new_ids) if new_ids else []:
+                self._type_parts[(row.request_id, row.setting)] = by_type_frame([row])
+            for gone in set(self._type_parts) - live:
+                del self._type_parts[gone]
+            parts = list(self._type_parts.values())
+            self._types = pd.concat(parts, ignore_index=True) if parts else by_type_frame([])
+            self._types_key = key
+            return self._types
+
+
+def _result_keys(wide: pd.DataFrame | None, ids: set[int]) -> dict[int, tuple[int, str]]:
+    """The visible results' (request id, setting), by result id."""
+    if wide is None:
+        return {}
+    columns = zip(wide["result_id"], wide["request_id"], wide["setting"], strict=True)
+    return {int(i): (int(r), str(st)) for i, r, st in columns if int(i) in ids}
 
 
 def _empty_board(source: BoardSource) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:

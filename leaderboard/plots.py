@@ -267,4 +267,12 @@ def type_heatmap(
         yaxis_title="editor",
         height=max(320, 60 + 40 * len(editors)),
     )
+    # categorical axes keep their labels even where every cell is blank
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=columns)
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=editors)
+    if all(v is None for line in z for v in line):
+        fig.add_annotation(
+            text="every question type here has too few edits for an interval (hover: n)",
+            x=0.5, y=1.0, xref="paper", yref="paper", yanchor="bottom", showarrow=False,
+        )  # fmt: skip
     return fig

@@ -35,6 +35,7 @@ from leaderboard.tabs import (
     build_efficiency_tab,
     build_leaderboard_tab,
     build_lifelong_tab,
+    build_long_tail_tab,
     build_queue_tab,
     build_submit_tab,
     wire_about,
@@ -116,6 +117,7 @@ def build_ui(
             board = build_leaderboard_tab()
             efficiency = build_efficiency_tab()
             lifelong = build_lifelong_tab()
+            long_tail = build_long_tail_tab()
             form = build_submit_tab(catalog)
             queue_table = build_queue_tab(load_requests)
             about_text = build_about_tab(manifest_path)
@@ -123,6 +125,7 @@ def build_ui(
         board.wire(views)
         efficiency.wire(views)
         lifelong.wire(views)
+        long_tail.wire(views)
         board.wire_all_results(views)
         refresh = _Refresh(
             views, load_requests, status, board, efficiency, lifelong, queue_table,

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from leaderboard.columns import label_of
+from leaderboard.long_tail import QUESTION_TYPES
 from submissions import Store
 from tests.app_support import serve_app, store_results
 
@@ -27,6 +28,7 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 60_000
 TABLE = "#leaderboard-table"
+QUESTION_TYPE_NAMES = {t for types in QUESTION_TYPES.values() for t in types}
 
 
 @pytest.fixture
@@ -160,6 +162,23 @@ def test_efficiency_and_lifelong_plots_render(page):
     _tab(page, "About")
     assert "Ranking rule" in page.locator("body").inner_text()
     _shot(page, "about")
+
+
+def test_the_long_tail_tab_draws_editors_by_question_type(page):
+    _tab(page, "Long tail")
+    page.wait_for_function(
+        "document.querySelector('#plot-long-tail .gtitle')?.textContent"
+        ".includes('by question type')"
+    )
+    title = page.locator("#plot-long-tail .gtitle").text_content() or ""
+    assert title.startswith("score by question type") and "(single)" in title
+    page.wait_for_selector("#plot-long-tail .xtick text", state="attached")
+    ticks = page.locator("#plot-long-tail .xtick text").all_text_contents()
+    assert ticks and all(t in QUESTION_TYPE_NAMES for t in ticks), ticks
+    # two edits per run here: every type has too few for an interval, and the plot says so
+    assert "too few edits" in (page.locator("#plot-long-tail .annotation").text_content() or "")
+    page.locator("#long-tail-csv").wait_for()
+    _shot(page, "long-tail")
 
 
 def test_a_form_submission_appears_in_the_queue(page, tiny_llava_onevision_dir):

@@ -116,3 +116,29 @@ def test_the_heatmap_is_editors_by_types_with_too_few_cells_blank(rows):
 def test_the_heatmap_without_results_says_why(rows):
     fig = type_heatmap(by_type_frame(rows), model="org/other", setting="single", metric="score")
     assert fig.layout.meta == "failure"
+
+
+def test_the_app_cache_reads_per_type_results_incrementally(real_results, tmp_path):
+    """BoardCache.by_type equals by_type_frame over every stored result, after results arrive
+    in two batches, parsing only the new results the second time."""
+    from leaderboard.cache import BoardCache
+    from leaderboard.service import LeaderboardService
+    from submissions import Store
+    from tests.app_support import store_results
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    service = LeaderboardService(store)
+    cache = BoardCache(service)
+    first = [r for r in real_results if r["editor"]["name"] == "ike"]
+    store_results(store, first)
+    assert len(cache.by_type()) == len(by_type_frame(store.results())) > 0
+    read: list[int] = []
+    original = service.results
+    service.results = lambda ids=None: (read.extend(ids or []), original(ids))[1]  # type: ignore[method-assign]
+    store_results(store, [r for r in real_results if r["editor"]["name"] != "ike"])
+    columns = ["model", "editor", "setting", "type", "n", "score"]
+    expected = by_type_frame(store.results())[columns].sort_values(columns[:4])
+    got = cache.by_type()[columns].sort_values(columns[:4])
+    assert got.reset_index(drop=True).equals(expected.reset_index(drop=True))
+    assert 0 < len(read) == len(real_results) - len(first)  # only the new results were parsed
+    store.close()

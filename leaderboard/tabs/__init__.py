@@ -6,6 +6,7 @@ from leaderboard.tabs.about import build_about_tab, wire_about
 from leaderboard.tabs.efficiency import EfficiencyTab, build_efficiency_tab
 from leaderboard.tabs.leaderboard_tab import LeaderboardTab, build_leaderboard_tab
 from leaderboard.tabs.lifelong import LifelongTab, build_lifelong_tab
+from leaderboard.tabs.long_tail import LongTailTab, build_long_tail_tab
 from leaderboard.tabs.queue import build_queue_tab
 from leaderboard.tabs.submit import SubmitTab, build_submit_tab
 from leaderboard.tabs.views import BoardViews
@@ -15,11 +16,13 @@ __all__ = [
     "EfficiencyTab",
     "LeaderboardTab",
     "LifelongTab",
+    "LongTailTab",
     "SubmitTab",
     "build_about_tab",
     "build_efficiency_tab",
     "build_leaderboard_tab",
     "build_lifelong_tab",
+    "build_long_tail_tab",
     "build_queue_tab",
     "build_submit_tab",
     "wire_about",

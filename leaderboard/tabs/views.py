@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 
 from leaderboard import plots
 from leaderboard.cache import CachedResults
-from leaderboard.csv_export import write_filtered_csv
+from leaderboard.csv_export import write_by_type_csv, write_filtered_csv
+from leaderboard.long_tail import TYPE_METRICS
 from leaderboard.table import CURVE_METRICS, datatypes, display_frame, leaderboard_view, short_name
 
 __all__ = ["LIFELONG_METRICS", "TABLE_LABEL", "TABLE_MAX_ROWS", "BoardViews"]
@@ -166,3 +167,23 @@ class BoardViews:
             ),
             fig,
         ]
+
+    def long_tail(
+        self, model: str | None, setting: str, metric: str
+    ) -> list[dict[str, Any] | go.Figure | str | None]:
+        """The models with per-type results (the pick kept where it still exists, else the
+        first), the heatmap of editors by question type for the picked model and setting, and
+        the per-type CSV of every result."""
+        key, _, _ = self.cache.get()
+        frame = self.cache.by_type()
+        models = sorted(frame["model"].unique().tolist()) if len(frame) else []
+        model = model if model in models else (models[0] if models else None)
+        metric = metric if metric in TYPE_METRICS else TYPE_METRICS[0]
+        figure = self.memo(
+            (key, "long_tail", model, setting, metric),
+            lambda: plots.type_heatmap(frame, model=model or "", setting=setting, metric=metric),
+        )
+        path = self.memo((key, "by_type_csv"), lambda: str(write_by_type_csv(frame)))
+        if not Path(path).exists():  # pruned meanwhile: write it again
+            path = str(write_by_type_csv(frame))
+        return [gr.update(choices=models, value=model), figure, path]
