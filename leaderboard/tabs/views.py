@@ -179,10 +179,15 @@ class BoardViews:
         models = sorted(frame["model"].unique().tolist()) if len(frame) else []
         model = model if model in models else (models[0] if models else None)
         metric = metric if metric in TYPE_METRICS else TYPE_METRICS[0]
-        figure = self.memo(
-            (key, "long_tail", model, setting, metric),
-            lambda: plots.type_heatmap(frame, model=model or "", setting=setting, metric=metric),
-        )
+        if model is None:
+            figure = plots.failure_figure(
+                "no result with per-question-type metrics yet (result schema 3 carries them)"
+            )
+        else:
+            figure = self.memo(
+                (key, "long_tail", model, setting, metric),
+                lambda: plots.type_heatmap(frame, model=model, setting=setting, metric=metric),
+            )
         path = self.memo((key, "by_type_csv"), lambda: str(write_by_type_csv(frame)))
         if not Path(path).exists():  # pruned meanwhile: write it again
             path = str(write_by_type_csv(frame))
