@@ -54,7 +54,10 @@ def check_raw_submit_values(values: list[Any]) -> None:
         raise SubmissionError(
             "settings", f"{len(unknown)} unknown setting(s); choose one or both of {SETTINGS}"
         )
-    if form["model_type"] not in (None, "", *MODEL_TYPES):
+    # Gradio's radio refuses "" with a generic error of its own: name the field here instead
+    if form["model_type"] == "":
+        raise SubmissionError("model_type", f"model_type is required; choose one of {MODEL_TYPES}")
+    if form["model_type"] not in (None, *MODEL_TYPES):
         raise SubmissionError("model_type", f"not a model type; choose one of {MODEL_TYPES}")
 
 
