@@ -89,7 +89,8 @@ sa.Index("ix_requests_state_created", requests_table.c.state, requests_table.c.c
 # The board's columns (submissions/board.py), written with each result.
 BOARD_COLUMNS: tuple[sa.Column, ...] = (
     *(sa.Column(name, sa.String(size)) for name, size in BOARD_TEXT_COLUMNS.items()),
-    *(sa.Column(name, sa.Integer) for name in BOARD_INT_COLUMNS),
+    # 64-bit: a parameter count passes 2**31 (PostgreSQL INTEGER) from 2.1B parameters on
+    *(sa.Column(name, sa.BigInteger) for name in BOARD_INT_COLUMNS),
     *(sa.Column(name, sa.Float) for name in BOARD_FLOAT_COLUMNS),
     *(sa.Column(name, sa.JSON) for name in BOARD_JSON_COLUMNS),
 )
