@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from contract.checks import EditorCatalog
+from contract.names import SETTINGS
 from leaderboard.cache import BoardCache, BoardSource, CachedResults, ResultsCache
 from leaderboard.columns import default_visible
 from leaderboard.queue_view import queue_frame
@@ -247,9 +248,22 @@ def _api_table(cache: CachedResults, setting: str, tier: str) -> list[dict[str, 
     return json.loads(view[["model_id", *ids, *keys]].to_json(orient="records"))
 
 
-def _api_result(cache: CachedResults, request_id: int, setting: str) -> dict[str, Any]:
-    """One finished request's result JSON for one setting (for gradio_client users)."""
-    row = cache.result(int(request_id), str(setting))
+# request ids are positive and stored as integers on every database
+REQUEST_ID_MAX = 2**31 - 1
+
+
+def _api_result(cache: CachedResults, request_id: object, setting: object) -> dict[str, Any]:
+    """One finished request's result JSON for one setting (for gradio_client users). Bad
+    input is refused naming the argument; nothing unbounded is echoed."""
+    if isinstance(request_id, str) and request_id.strip().isdigit():
+        request_id = int(request_id.strip()) if len(request_id) <= 12 else -1
+    if isinstance(request_id, bool) or not isinstance(request_id, int):
+        raise gr.Error("request_id: give the integer `request_id` of a leaderboard record")
+    if not 1 <= request_id <= REQUEST_ID_MAX:
+        raise gr.Error(f"request_id: must be between 1 and {REQUEST_ID_MAX}")
+    if setting not in SETTINGS:
+        raise gr.Error(f"setting: choose one of {list(SETTINGS)}")
+    row = cache.result(request_id, str(setting))
     if row is None:
         raise gr.Error(f"no finished result for request {request_id} and setting {setting!r}")
     return dict(row.result)

@@ -60,3 +60,19 @@ def test_the_result_endpoint_returns_the_stored_json_and_refuses_unknown_ids(ser
     assert got == store.get_result(rows[0]["request_id"], "lifelong").result
     with pytest.raises(Exception, match="no finished result"):
         client.predict(10_000, "single", api_name="/result")
+
+
+@pytest.mark.parametrize(
+    ("request_id", "setting", "field"),
+    [(10**30, "single", "request_id"), (-1, "single", "request_id"),
+     ("abc", "single", "request_id"), (1, "x" * 5000, "setting"), (1, "hidden", "setting")],
+)  # fmt: skip
+def test_the_result_endpoint_names_a_bad_argument_and_echoes_nothing_unbounded(
+    served, request_id, setting, field
+):
+    base, _ = served
+    client = Client(base, verbose=False)
+    with pytest.raises(Exception) as err:
+        client.predict(request_id, setting, api_name="/result")
+    message = str(err.value)
+    assert field in message and len(message) < 300 and "x" * 100 not in message
