@@ -33,6 +33,7 @@ from leaderboard.tabs import (
     LeaderboardTab,
     LifelongTab,
     build_about_tab,
+    build_compare_tab,
     build_efficiency_tab,
     build_leaderboard_tab,
     build_lifelong_tab,
@@ -119,6 +120,7 @@ def build_ui(
             efficiency = build_efficiency_tab()
             lifelong = build_lifelong_tab()
             long_tail = build_long_tail_tab()
+            compare = build_compare_tab()
             form = build_submit_tab(catalog)
             queue_table = build_queue_tab(load_requests)
             about_text = build_about_tab(manifest_path)
@@ -127,6 +129,7 @@ def build_ui(
         efficiency.wire(views)
         lifelong.wire(views)
         long_tail.wire(views)
+        compare.wire(views)
         board.wire_all_results(views)
         refresh = _Refresh(
             views, load_requests, status, board, efficiency, lifelong, queue_table,

@@ -181,6 +181,21 @@ def test_the_long_tail_tab_draws_editors_by_question_type(page):
     _shot(page, "long-tail")
 
 
+def test_two_runs_are_compared_side_by_side(page):
+    _tab(page, "Compare")
+    for box in ("#compare-a", "#compare-b"):
+        page.locator(f"{box} input").click()
+        options = page.get_by_role("option")
+        options.first.wait_for()
+        options.nth(0 if box.endswith("a") else 1).click()
+    page.wait_for_function(
+        "document.querySelector('#compare-table')?.innerText.includes('intervals overlap')"
+    )
+    text = page.locator("#compare-table").inner_text()
+    assert all(m in text for m in ("score", "reliability", "generality", "locality"))
+    _shot(page, "compare")
+
+
 def test_a_form_submission_appears_in_the_queue(page, tiny_llava_onevision_dir):
     _tab(page, "Submit")
     _fill(page, "model_id", str(tiny_llava_onevision_dir))

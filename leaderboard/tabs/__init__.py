@@ -3,6 +3,7 @@ A builder lays out its tab's components and returns them; its `wire` registers t
 with the callbacks shared by several tabs (`BoardViews`)."""
 
 from leaderboard.tabs.about import build_about_tab, wire_about
+from leaderboard.tabs.compare import CompareTab, build_compare_tab
 from leaderboard.tabs.efficiency import EfficiencyTab, build_efficiency_tab
 from leaderboard.tabs.leaderboard_tab import LeaderboardTab, build_leaderboard_tab
 from leaderboard.tabs.lifelong import LifelongTab, build_lifelong_tab
@@ -13,12 +14,14 @@ from leaderboard.tabs.views import BoardViews
 
 __all__ = [
     "BoardViews",
+    "CompareTab",
     "EfficiencyTab",
     "LeaderboardTab",
     "LifelongTab",
     "LongTailTab",
     "SubmitTab",
     "build_about_tab",
+    "build_compare_tab",
     "build_efficiency_tab",
     "build_leaderboard_tab",
     "build_lifelong_tab",

@@ -1,0 +1,79 @@
+"""Two runs side by side: each headline metric of one task tier with its 95% interval, the
+difference, and whether the intervals overlap (overlapping score intervals share a rank on the
+board). Read from the two result records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from contract import result_reader as read
+from contract.names import HEADLINE_METRICS
+from leaderboard.table import short_name
+
+COMPARED_METRICS: tuple[str, ...] = ("score", *HEADLINE_METRICS)
+_SEP = "|"  # between a run's request id and its setting in a choice's value
+
+
+def run_choices(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(label, value) per run on the board, newest benchmark first as the frame orders it:
+    label "model · editor · config · setting", value "request_id|setting"."""
+    if frame.empty or "request_id" not in frame:
+        return []
+    runs = frame.drop_duplicates(["request_id", "setting"])
+    return [
+        (
+            f"{short_name(r.model_id)} · {r.editor} · {r.config_short} · {r.setting}",
+            f"{int(r.request_id)}{_SEP}{r.setting}",
+        )
+        for r in runs.itertuples()
+    ]
+
+
+def parse_choice(value: str | None) -> tuple[int, str] | None:
+    """(request id, setting) of a choice's value, None for anything else."""
+    if not isinstance(value, str) or value.count(_SEP) != 1:
+        return None
+    request_id, setting = value.split(_SEP)
+    return (int(request_id), setting) if request_id.isdigit() else None
+
+
+def _cell(stat: read.Stat) -> str:
+    if stat.mean is None:
+        return "n/a"
+    if stat.lo is None or stat.hi is None:
+        return f"{stat.mean:.3f}"
+    return f"{stat.mean:.3f} [{stat.lo:.3f}, {stat.hi:.3f}]"
+
+
+def _overlap(a: read.Stat, b: read.Stat) -> str:
+    if a.lo is None or a.hi is None or b.lo is None or b.hi is None:
+        return "no interval"
+    return "yes" if a.lo <= b.hi and b.lo <= a.hi else "no"
+
+
+def _stat(result: Mapping[str, Any], tier: str, name: str) -> read.Stat:
+    return read.score(result, tier) if name == "score" else read.metric(result, tier, name)
+
+
+def compare_markdown(
+    a: Mapping[str, Any], b: Mapping[str, Any], tier: str, labels: tuple[str, str]
+) -> str:
+    """A markdown table: metric, run A, run B (mean [95% interval]), B − A, overlap."""
+    lines = [
+        f"**A**: {labels[0]}  \n**B**: {labels[1]}  \ntask tier: {tier}",
+        "",
+        "| metric | A | B | B − A | intervals overlap |",
+        "|---|---|---|---|---|",
+    ]
+    for name in COMPARED_METRICS:
+        sa, sb = _stat(a, tier, name), _stat(b, tier, name)
+        diff = "n/a" if sa.mean is None or sb.mean is None else f"{sb.mean - sa.mean:+.3f}"
+        lines.append(f"| {name} | {_cell(sa)} | {_cell(sb)} | {diff} | {_overlap(sa, sb)} |")
+    lines.append(
+        "\nWhere the score intervals overlap, the board gives both runs the same rank. The cases "
+        "each run fixed or broke are not shown: the board's runs are on the hidden split."
+    )
+    return "\n".join(lines)
