@@ -10,6 +10,17 @@ SETTINGS = ("single", "lifelong")  # single editing (restore after each edit), l
 TASKS = ("understanding", "reasoning")  # the benchmark's task tiers
 TIERS = ("overall", *TASKS)  # what metrics are reported for: all edits, then each task tier
 SPLITS = ("train", "public", "hidden")
+# the question types of each task tier, in the order the benchmark builder draws them
+UNDERSTANDING_TYPES = ("modality", "organ", "finding")
+REASONING_TYPES = (
+    "which_frame",
+    "count_frames",
+    "same_modality",
+    "same_organ",
+    "compare_grade",
+    "odd_modality",
+)
+QUESTION_TYPES = {"understanding": UNDERSTANDING_TYPES, "reasoning": REASONING_TYPES}
 MODEL_TYPES = ("general", "medical")
 # the zoo: tiny models of these families, built from configs and trained on the train split
 ZOO_ARCHITECTURES = ("llava-onevision", "qwen2-vl")

@@ -62,6 +62,12 @@ def score(result: Mapping[str, Any], tier: str) -> Stat:
     return Stat(mean, None, None)
 
 
+def stat(result: Mapping[str, Any], tier: str, name: str) -> Stat:
+    """Any metric of a tier: the headline score through `score` (its schema-1 fallback), the
+    others through `metric`."""
+    return score(result, tier) if name == "score" else metric(result, tier, name)
+
+
 def pre_edit(result: Mapping[str, Any], tier: str, name: str) -> float | None:
     """A pre-edit value of a tier (accuracy on the split; reliability, generality on the edits)."""
     return finite(section(result, "pre_edit", tier, name).get("mean"))

@@ -227,12 +227,18 @@ class BoardCache:
             keys = _result_keys(wide, ids)  # result id -> (request id, setting)
             live = set(keys.values())
             new_ids = sorted(i for i, k in keys.items() if k not in self._type_parts)
+            added = []
             for row in self._source.results(new_ids) if new_ids else []:
-                self._type_parts[(row.request_id, row.setting)] = by_type_frame([row])
-            for gone in set(self._type_parts) - live:
-                del self._type_parts[gone]
-            parts = list(self._type_parts.values())
-            self._types = pd.concat(parts, ignore_index=True) if parts else by_type_frame([])
+                added.append(by_type_frame([row]))
+                self._type_parts[(row.request_id, row.setting)] = added[-1]
+            gone = set(self._type_parts) - live
+            for result in gone:
+                del self._type_parts[result]
+            # append what arrived; rebuild from the parts only when a result went away
+            kept = [self._types] if len(self._types) else []  # an empty frame's dtypes differ
+            parts = list(self._type_parts.values()) if gone else [*kept, *added]
+            if gone or added:
+                self._types = pd.concat(parts, ignore_index=True) if parts else by_type_frame([])
             self._types_key = key
             return self._types
 

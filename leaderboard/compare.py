@@ -54,10 +54,6 @@ def _overlap(a: read.Stat, b: read.Stat) -> str:
     return "yes" if a.lo <= b.hi and b.lo <= a.hi else "no"
 
 
-def _stat(result: Mapping[str, Any], tier: str, name: str) -> read.Stat:
-    return read.score(result, tier) if name == "score" else read.metric(result, tier, name)
-
-
 def compare_markdown(
     a: Mapping[str, Any], b: Mapping[str, Any], tier: str, labels: tuple[str, str]
 ) -> str:
@@ -69,7 +65,7 @@ def compare_markdown(
         "|---|---|---|---|---|",
     ]
     for name in COMPARED_METRICS:
-        sa, sb = _stat(a, tier, name), _stat(b, tier, name)
+        sa, sb = read.stat(a, tier, name), read.stat(b, tier, name)
         diff = "n/a" if sa.mean is None or sb.mean is None else f"{sb.mean - sa.mean:+.3f}"
         lines.append(f"| {name} | {_cell(sa)} | {_cell(sb)} | {diff} | {_overlap(sa, sb)} |")
     lines.append(

@@ -11,23 +11,17 @@ from typing import Any
 import pandas as pd
 
 from contract import result_reader as read
-from contract.names import HEADLINE_METRICS, TASKS
+from contract.names import HEADLINE_METRICS, REASONING_TYPES, TASKS, UNDERSTANDING_TYPES
 from leaderboard.table import ResultLike, flatten_result
 
 # the metrics reported per question type: the headline score and its three parts
 TYPE_METRICS: tuple[str, ...] = ("score", *HEADLINE_METRICS)
-# the benchmark's question types per tier, in the order the benchmark card lists them; a type
-# not named here (a later benchmark) follows them, by name
+# the benchmark's question types per tier, in the order the benchmark card lists them
+# (understanding as drawn, reasoning by name); a type not named there (a later benchmark)
+# follows them, by name
 QUESTION_TYPES: dict[str, tuple[str, ...]] = {
-    "understanding": ("modality", "organ", "finding"),
-    "reasoning": (
-        "compare_grade",
-        "count_frames",
-        "odd_modality",
-        "same_modality",
-        "same_organ",
-        "which_frame",
-    ),
+    "understanding": UNDERSTANDING_TYPES,
+    "reasoning": tuple(sorted(REASONING_TYPES)),
 }
 BY_TYPE_COLUMNS: tuple[str, ...] = (
     "model",

@@ -188,7 +188,7 @@ def _tier_fields(result: Mapping[str, Any], tier: str, base: dict[str, Any]) -> 
     for name in PRE_EDIT_METRICS:
         out[f"pre_{name}"] = _nan(read.pre_edit(result, tier, name))
     for name in METRICS:
-        stat = read.score(result, tier) if name == "score" else read.metric(result, tier, name)
+        stat = read.stat(result, tier, name)
         out[name], out[f"{name}_lo"], out[f"{name}_hi"] = (
             _nan(v) for v in (stat.mean, stat.lo, stat.hi)
         )

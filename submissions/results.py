@@ -52,64 +52,24 @@ class ResultStore(RequestQueue):
     def results(self, result_ids: Iterable[int] | None = None) -> list[ResultRow]:
         """Every stored result of a FINISHED request, oldest first (with `result_ids`: only
         those results). Parses every result JSON: the board reads `board_rows` instead."""
-        query = (
-            sa.select(
-                results_table.c.request_id,
-                results_table.c.setting,
-                results_table.c.result,
-                results_table.c.created_at,
-                requests_table.c.record,
-            )
-            .join(requests_table, requests_table.c.id == results_table.c.request_id)
-            .where(requests_table.c.state == FINISHED)
-            .order_by(results_table.c.created_at, results_table.c.id)
-        )
+        query = _finished_results().order_by(results_table.c.created_at, results_table.c.id)
         rows: list[ResultRow] = []
         with self._read() as conn:
             for chunk in _chunks(result_ids):
                 selected = query if chunk is None else query.where(results_table.c.id.in_(chunk))
-                rows.extend(
-                    ResultRow(
-                        request_id=row.request_id,
-                        record=SubmissionRecord.from_dict(row.record),
-                        setting=row.setting,
-                        result=row.result,
-                        created_at=_aware(row.created_at),
-                    )
-                    for row in conn.execute(selected)
-                )
+                rows.extend(_full_result(row) for row in conn.execute(selected))
         if result_ids is not None:
             rows.sort(key=lambda r: r.created_at)
         return rows
 
     def get_result(self, request_id: int, setting: str) -> ResultRow | None:
         """The result of one FINISHED request for one setting (a board row's detail)."""
-        query = (
-            sa.select(
-                results_table.c.request_id,
-                results_table.c.setting,
-                results_table.c.result,
-                results_table.c.created_at,
-                requests_table.c.record,
-            )
-            .join(requests_table, requests_table.c.id == results_table.c.request_id)
-            .where(
-                requests_table.c.state == FINISHED,
-                results_table.c.request_id == request_id,
-                results_table.c.setting == setting,
-            )
+        query = _finished_results().where(
+            results_table.c.request_id == request_id, results_table.c.setting == setting
         )
         with self._read() as conn:
             row = conn.execute(query).first()
-        if row is None:
-            return None
-        return ResultRow(
-            request_id=row.request_id,
-            record=SubmissionRecord.from_dict(row.record),
-            setting=row.setting,
-            result=row.result,
-            created_at=_aware(row.created_at),
-        )
+        return None if row is None else _full_result(row)
 
     def board_curves(self, result_ids: Iterable[int] | None = None) -> dict[int, list[Any]]:
         """result id -> stored lifelong curve, for the visible results that have one (or
@@ -275,6 +235,32 @@ class ResultStore(RequestQueue):
             conn.execute(
                 results_table.insert().values(_result_row(request_id, setting, result, record, now))
             )
+
+
+def _finished_results() -> sa.Select:
+    """Full results of FINISHED requests, each with its request's record."""
+    return (
+        sa.select(
+            results_table.c.request_id,
+            results_table.c.setting,
+            results_table.c.result,
+            results_table.c.created_at,
+            requests_table.c.record,
+        )
+        .join(requests_table, requests_table.c.id == results_table.c.request_id)
+        .where(requests_table.c.state == FINISHED)
+    )
+
+
+def _full_result(row: sa.Row) -> ResultRow:
+    """A row of `_finished_results` as a ResultRow."""
+    return ResultRow(
+        request_id=row.request_id,
+        record=SubmissionRecord.from_dict(row.record),
+        setting=row.setting,
+        result=row.result,
+        created_at=_aware(row.created_at),
+    )
 
 
 def _chunks(ids: Iterable[int] | None, size: int = 900) -> Iterator[list[int] | None]:

@@ -9,13 +9,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from contract.names import UNDERSTANDING_TYPES
 from evaluator.benchmark.case import Case
 from evaluator.benchmark.locality import Deck, image_wordings, text_prompts
 from evaluator.benchmark.pool import ImageKey, SplitPool
 from evaluator.benchmark.reasoning import answer_text, frame_word
 from evaluator.benchmark.vocab import subset, subsets, templates
 
-UNDERSTANDING_TYPES = ("modality", "organ", "finding")
 LETTERS = string.ascii_uppercase[:8]
 MAX_TRIES = 200
 

@@ -10,17 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from contract.names import REASONING_TYPES
 from evaluator.benchmark.case import Case
 from evaluator.benchmark.vocab import subset
 
-REASONING_KINDS = (
-    "which_frame",
-    "count_frames",
-    "same_modality",
-    "same_organ",
-    "compare_grade",
-    "odd_modality",
-)
+REASONING_KINDS = REASONING_TYPES
 Frame = tuple[str, str]  # (flag, label name)
 
 
