@@ -222,7 +222,7 @@ class _Refresh:
             return [queue, *[gr.skip()] * len(self.rest_outputs), seen]
         stale = gr.update(visible=False) if seen is not None else gr.skip()
         return [
-            queue, self.views.filtered_csv(*filter_values), stale,
+            queue, self.views.filtered_csv_button(*filter_values), stale,
             *self.views.efficiency(eff_s, eff_t),
             *self.views.lifelong(metric, models, editors), key,
         ]  # fmt: skip

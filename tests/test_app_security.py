@@ -27,9 +27,7 @@ def served(real_results, tiny_benchmark_dir, tmp_path, monkeypatch):
     url = f"sqlite:///{home / 'store.db'}"
     store = Store(url)
     store_results(store, real_results)
-    with serve_app(
-        store, url, catalog=NO_EDITORS, manifest_path=bench / "manifest.json"
-    ) as base:
+    with serve_app(store, url, catalog=NO_EDITORS, manifest_path=bench / "manifest.json") as base:
         yield base, home, store
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.request import urlopen
 
 import pandas as pd
 import pytest
@@ -133,9 +134,17 @@ def test_table_loads_sorts_and_searches(page, real_results):
 
 
 def test_csv_download_holds_the_visible_rows(page):
+    config = json.loads(urlopen(page.url + "config", timeout=30).read())
+    (initial,) = [
+        c for c in config["components"] if c["props"].get("elem_id") == "download-filtered"
+    ]
+    assert initial["props"]["interactive"] is False  # nothing to click before the file exists
     editors = _column(page, label_of("editor"))
+    button = page.locator("#download-filtered")
+    # disabled until its file is written (the page load's second step)
+    page.wait_for_selector("#download-filtered:not([disabled])")
     with page.expect_download() as download:
-        page.locator("#download-filtered").click()
+        button.click()
     written = pd.read_csv(download.value.path())
     assert sorted(written["editor"]) == sorted(editors)
     assert sorted(written["reliability"].round(4)) == sorted(

@@ -123,7 +123,7 @@ class RayCluster:
             f"--metrics-export-port={metrics}",
             f"--min-worker-port={low}",
             f"--max-worker-port={high}",
-            f"--resources={{\"{name}\": 1}}",
+            f'--resources={{"{name}": 1}}',
         ]
 
     def _start(self, command: list[str], env: dict[str, str]) -> str:

@@ -55,14 +55,14 @@ class LeaderboardTab:
         changing = (self.setting, self.tier, self.types, self.editors, self.columns, self.sizes)
         for component in changing:
             component.change(views.table_update, filters, self.table, api_name=False)
-            component.change(views.filtered_csv, filters, self.filtered_btn, api_name=False)
+            component.change(views.filtered_csv_button, filters, self.filtered_btn, api_name=False)
         search = self.search
         search.submit(views.table_update, filters, self.table, api_name=False)
         search.change(
             views.table_update, filters, self.table, api_name=False, trigger_mode="always_last"
         )
         search.change(
-            views.filtered_csv, filters, self.filtered_btn, api_name=False,
+            views.filtered_csv_button, filters, self.filtered_btn, api_name=False,
             trigger_mode="always_last",
         )  # fmt: skip
         self.table.select(
@@ -122,7 +122,7 @@ def build_leaderboard_tab() -> LeaderboardTab:
         )
         with gr.Row():
             filtered_btn = gr.DownloadButton(
-                "Download this table (CSV)", elem_id="download-filtered"
+                "Download this table (CSV)", elem_id="download-filtered", interactive=False
             )
             # every result's JSON is read for this file: written when asked for
             all_prepare = gr.Button(

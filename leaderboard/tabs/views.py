@@ -121,6 +121,11 @@ class BoardViews:
         path = self.memo((key, "csv", *inputs, tuple(columns or ())), write)
         return path if Path(path).exists() else write()  # pruned meanwhile: write it again
 
+    def filtered_csv_button(self, *filters: str | list[str] | None) -> dict[str, Any]:
+        """The table's download button holding the CSV of the view and enabled (it starts
+        disabled, so that nobody clicks it before its file exists)."""
+        return gr.update(value=self.filtered_csv(*filters), interactive=True)
+
     def filter_choices(self) -> tuple[dict[str, Any], dict[str, Any]]:
         _, frame, _ = self.cache.get()
         return (
