@@ -301,15 +301,7 @@ class RequestQueue:
     def _update_owned(
         conn: Connection, request_id: int, worker_id: str, values: dict[str, Any]
     ) -> int:
-        return conn.execute(
-            requests_table.update()
-            .where(
-                requests_table.c.id == request_id,
-                requests_table.c.state == RUNNING,
-                requests_table.c.lease_owner == worker_id,
-            )
-            .values(**values)
-        ).rowcount
+        return conn.execute(owned_update(request_id, worker_id).values(**values)).rowcount
 
     def _active_by_key(self, key: str) -> sa.Row[int, str] | None:
         with self._read() as conn:
@@ -384,3 +376,13 @@ def _is_retryable(err: sa.exc.DBAPIError) -> bool:
     """PostgreSQL asked for the transaction to be run again (serialization failure, deadlock)."""
     code = getattr(err.orig, "sqlstate", None) or getattr(err.orig, "pgcode", None)
     return code in _RETRYABLE_SQLSTATES
+
+
+def owned_update(request_id: int, worker_id: str) -> sa.Update:
+    """An UPDATE of the request that matches only while it is RUNNING under `worker_id`'s
+    lease (no row changed: the lease was lost)."""
+    return requests_table.update().where(
+        requests_table.c.id == request_id,
+        requests_table.c.state == RUNNING,
+        requests_table.c.lease_owner == worker_id,
+    )

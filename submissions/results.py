@@ -3,14 +3,16 @@ results for a row's detail and the CSV, and bulk import and copy between stores.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from submissions.board import BOARD_JSON_COLUMNS
-from submissions.queue import RequestQueue, _request_values
+from submissions.queue import RequestQueue, _request_values, owned_update
 from submissions.record import SubmissionRecord
 from submissions.rows import (
     BoardRows,
@@ -219,22 +221,33 @@ class ResultStore(RequestQueue):
     def save_result(
         self, request_id: int, worker_id: str, setting: str, result: dict[str, Any]
     ) -> None:
-        """Store (or replace) the result of one setting; only the lease owner may."""
+        """Store (or replace) the result of one setting; only the lease owner may. Two
+        statements: the lease check returns the request's record, and the row is upserted."""
         now = self.clock()
         with self.engine.begin() as conn:
-            if self._update_owned(conn, request_id, worker_id, {"updated_at": _naive(now)}) != 1:
-                raise LeaseLostError(_lost_message(request_id, worker_id, "save a result"))
             record = conn.execute(
-                sa.select(requests_table.c.record).where(requests_table.c.id == request_id)
-            ).scalar_one()
-            conn.execute(
-                results_table.delete().where(
-                    results_table.c.request_id == request_id, results_table.c.setting == setting
-                )
-            )
-            conn.execute(
-                results_table.insert().values(_result_row(request_id, setting, result, record, now))
-            )
+                owned_update(request_id, worker_id)
+                .values(updated_at=_naive(now))
+                .returning(requests_table.c.record)
+            ).scalar_one_or_none()
+            if record is None:
+                raise LeaseLostError(_lost_message(request_id, worker_id, "save a result"))
+            row = _result_row(request_id, setting, result, record, now)
+            conn.execute(_upsert_result(conn.dialect.name), row)
+
+
+@functools.cache
+def _upsert_result(dialect_name: str) -> sa.Insert:
+    """INSERT of a results row (its values as the execute parameters) that replaces the row
+    of the same request and setting (a retried run): INSERT ... ON CONFLICT DO UPDATE, which
+    SQLite and PostgreSQL both have. Built once per dialect."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    insert = dialect.insert(results_table)
+    keys = {"id", "request_id", "setting"}
+    replaced = {c.name: insert.excluded[c.name] for c in results_table.c if c.name not in keys}
+    return insert.on_conflict_do_update(
+        index_elements=[results_table.c.request_id, results_table.c.setting], set_=replaced
+    )
 
 
 def _finished_results() -> sa.Select:
