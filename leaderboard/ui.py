@@ -154,15 +154,21 @@ def build_ui(
     return app
 
 
+# a page load's handlers share one check of the store's results version (results arrive
+# every few minutes at most; the refresh timer ticks every few seconds)
+VERSION_RECHECK_S = 1.0
+
+
 def _results_cache(
     load_results: Callable[[], list[Any]],
     results_version: Callable[[], str] | None,
     board_source: BoardSource | None,
 ) -> ResultsCache | BoardCache:
     """BoardCache over `board_source` when given (read once in the background, so the first
-    visitor finds it ready), else ResultsCache over `load_results`."""
+    visitor finds it ready; the version checked at most once a VERSION_RECHECK_S), else
+    ResultsCache over `load_results`."""
     if board_source is not None:
-        cache = BoardCache(board_source)
+        cache = BoardCache(board_source, recheck_s=VERSION_RECHECK_S)
         threading.Thread(target=cache.get, name="board-warmup", daemon=True).start()
         return cache
     return ResultsCache(load_results, results_version)

@@ -74,6 +74,11 @@ class CountingService(LeaderboardService):
         super().__init__(store)
         self.board_calls: list[list[int] | None] = []
         self.full_calls: list[list[int] | None] = []
+        self.version_calls = 0
+
+    def results_version(self) -> str:
+        self.version_calls += 1
+        return super().results_version()
 
     def board(self, result_ids=None):
         self.board_calls.append(None if result_ids is None else list(result_ids))
@@ -112,6 +117,25 @@ def test_the_cache_reads_only_what_became_visible(real_results, tmp_path):
         leaderboard_view(expected, setting="single", tier="overall")[list(BOARD_COLUMNS)],
         check_dtype=False,
     )
+    store.close()
+
+
+def test_the_cache_asks_for_the_version_at_most_once_per_recheck_window(real_results, tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store_results(store, real_results[:1])
+    service = CountingService(store)
+    now = [100.0]
+    cache = BoardCache(service, recheck_s=1.0, clock=lambda: now[0])
+    key, frame, _ = cache.get()
+    for _ in range(5):  # the handlers of one page load
+        assert cache.get()[0] == key
+    assert service.version_calls == 1
+    store_results(store, real_results[1:])
+    now[0] += 0.5  # within the window: what the page already showed
+    assert len(cache.get()[1]) == len(frame)
+    now[0] += 0.6  # past it: the new results are read
+    assert cache.get()[0] != key and service.version_calls == 2
+    assert len(cache.get()[1]) == len(real_results) * len(TIERS)
     store.close()
 
 
