@@ -120,9 +120,7 @@ def _load_hub(hub_id: str, split: str, revision: str | None) -> BenchmarkSplit:
     try:
         from huggingface_hub import hf_hub_download
 
-        manifest_file = hf_hub_download(
-            hub_id, MANIFEST, repo_type="dataset", revision=revision
-        )
+        manifest_file = hf_hub_download(hub_id, MANIFEST, repo_type="dataset", revision=revision)
         manifest = json.loads(Path(manifest_file).read_text("utf-8"))
         name, version = manifest["name"], manifest["version"]
         sha256 = manifest["splits"][split]["sha256"]

@@ -250,6 +250,10 @@ class Editor(ABC):
     # apart from the per-edit latency; 0.0 for editors with no set-up. A cached set-up that
     # was only loaded reports the seconds its computation took when it was made.
     setup_seconds: float = 0.0
+    # the lowest decoder layer whose output an edit's optimisation can change, set by editors
+    # that edit from one depth up (their steps then run the layers below once per edit:
+    # evaluator.models.frozen_prefix); None: every step runs the whole model
+    first_edited_layer: int | None = None
 
     def __init__(
         self,

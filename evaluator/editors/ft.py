@@ -20,6 +20,7 @@ from evaluator.editors.layers import (
 from evaluator.editors.probes import edit_probe
 from evaluator.editors.registry import register_editor
 from evaluator.editors.training import model_mode, only_trainable, optimise_steps, seed_everything
+from evaluator.models.frozen_prefix import frozen_prefix_loss
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Edit
@@ -79,6 +80,7 @@ class FTEditor(Editor):
     def setup(self) -> None:
         layer = resolve_layer("layer", self.config.layer, self.adapter.num_layers)
         self.module_name = self.adapter.module_name(layer, self.config.module)
+        self.first_edited_layer = layer % self.adapter.num_layers
 
     def touched_modules(self) -> list[str]:
         return [self.module_name]
@@ -99,10 +101,14 @@ class FTEditor(Editor):
                         p, original[name], self.config.norm_constraint, self.config.norm_kind
                     )
 
-        with only_trainable(self.adapter.model, params), model_mode(self.adapter.model, False):
+        with (
+            only_trainable(self.adapter.model, params),
+            model_mode(self.adapter.model, False),
+            frozen_prefix_loss(self.adapter, [probe], self.first_edited_layer) as step_loss,
+        ):
             optimise_steps(
                 optimizer,
-                lambda: self.adapter.loss([probe]),
+                step_loss,
                 self.config.steps,
                 self.config.early_stop_loss,
                 after_step=project,

@@ -17,6 +17,7 @@ from evaluator.editors.probes import answer_positions, edit_probe
 from evaluator.editors.registry import register_editor
 from evaluator.editors.training import model_mode, only_trainable, optimise_steps, seed_everything
 from evaluator.editors.wrappers import LayerWrapper, install_wrapper, uninstall_wrapper
+from evaluator.models.frozen_prefix import frozen_prefix_loss
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Edit
@@ -128,6 +129,7 @@ class GRACEEditor(Editor):
     def setup(self) -> None:
         layer = resolve_layer("layer", self.config.layer, self.adapter.num_layers)
         self.module_name = self.adapter.module_name(layer, "mlp.down")
+        self.first_edited_layer = layer % self.adapter.num_layers
         self.codebook: GraceCodebook | None = None
 
     def _install(self) -> GraceCodebook:
@@ -180,10 +182,14 @@ class GRACEEditor(Editor):
         optimizer = torch.optim.Adam([value], lr=self.config.edit_lr)
         book.training_value = (index, value)
         try:
-            with only_trainable(self.adapter.model, []), model_mode(self.adapter.model, False):
+            with (
+                only_trainable(self.adapter.model, []),
+                model_mode(self.adapter.model, False),
+                frozen_prefix_loss(self.adapter, [probe], self.first_edited_layer) as step_loss,
+            ):
                 optimise_steps(
                     optimizer,
-                    lambda: self.adapter.loss([probe]),
+                    step_loss,
                     self.config.n_iter,
                     self.config.early_stop_loss,
                 )

@@ -25,6 +25,7 @@ from evaluator.editors.trained import locality_probes
 from evaluator.editors.training import model_mode, only_trainable, optimise_steps, seed_everything
 from evaluator.editors.wise import FALLBACK_IRRELEVANT
 from evaluator.editors.wrappers import LayerWrapper, install_wrapper, uninstall_wrapper
+from evaluator.models.frozen_prefix import frozen_prefix_loss
 
 if TYPE_CHECKING:
     from evaluator.benchmark.case import Edit
@@ -160,6 +161,7 @@ class MEMOIREditor(Editor):
     def setup(self) -> None:
         layer = resolve_layer("layer", self.config.layer, self.adapter.num_layers)
         self.module_name = self.adapter.module_name(layer, "mlp.down")
+        self.first_edited_layer = layer % self.adapter.num_layers
         width = self.adapter.get_module(self.module_name).weight.shape[1]
         self.k = max(1, min(width, round(self.config.top_k_ratio * width)))
         generator = torch.Generator().manual_seed(self.seed)
@@ -224,10 +226,11 @@ class MEMOIREditor(Editor):
             with (
                 only_trainable(self.adapter.model, [memory.memory]),
                 model_mode(self.adapter.model, False),
+                frozen_prefix_loss(self.adapter, [probe], self.first_edited_layer) as step_loss,
             ):
                 optimise_steps(
                     optimizer,
-                    lambda: self.adapter.loss([probe]),
+                    step_loss,
                     self.config.n_iter,
                     self.config.early_stop_loss,
                 )

@@ -6,6 +6,7 @@ saved every `save_freq` edits and TIES-merged every `merge_freq` edits."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from evaluator.editors.probes import edit_probe
 from evaluator.editors.registry import register_editor
 from evaluator.editors.training import model_mode, only_trainable, seed_everything
 from evaluator.editors.wrappers import LayerWrapper, install_wrapper, uninstall_wrapper
+from evaluator.models.frozen_prefix import frozen_prefix_loss
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:
@@ -170,6 +172,7 @@ class WISEEditor(Editor):
     def setup(self) -> None:
         layer = resolve_layer("layer", self.config.layer, self.adapter.num_layers)
         self.module_name = self.adapter.module_name(layer, "mlp.down")
+        self.first_edited_layer = layer % self.adapter.num_layers
         self.memory: WiseSideMemory | None = None
         self._reset_state()
 
@@ -238,15 +241,22 @@ class WISEEditor(Editor):
             with (
                 only_trainable(self.adapter.model, [weight]),
                 model_mode(self.adapter.model, False),
+                contextlib.ExitStack() as stack,
             ):
+                layer = self.first_edited_layer
+                step_loss = stack.enter_context(frozen_prefix_loss(self.adapter, [probe], layer))
+                unrelated_losses = [
+                    stack.enter_context(frozen_prefix_loss(self.adapter, [u], layer))
+                    for u in irrelevant
+                ]
                 for _ in range(c.n_iter):
                     optimizer.zero_grad(set_to_none=True)
-                    edit_loss = self.adapter.loss([probe])
+                    edit_loss = step_loss()
                     assert memory.margins is not None
                     inside = memory.margins.mean()
                     outside_parts = []
-                    for unrelated in irrelevant:
-                        self.adapter.loss([unrelated])
+                    for unrelated_loss in unrelated_losses:
+                        unrelated_loss()
                         outside_parts.append(memory.margins)
                     outside = torch.cat(outside_parts).max()
                     margin_loss = (

@@ -46,9 +46,23 @@ class VLMAdapter:
         layers = self.get_module(self._family.layers)
         self.num_layers = len(layers)
         self._image_token = getattr(processor, "image_token", None) or "<image>"
-        self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+        self.keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        # editors' optimisation runs the layers below the edited one once per edit
+        # (evaluator.models.frozen_prefix); off: every step runs the whole model
+        self.prefix_cache = True
+
+    @property
+    def layers_path(self) -> str:
+        """Qualified name of the language model's decoder layers (an nn.ModuleList)."""
+        return self._family.layers
+
+    def image_count_groups(
+        self, probes: Sequence[Probe], batch_size: int | None = None
+    ) -> list[list[int]]:
+        """Indices of `probes` grouped as `loss` (batch_size None) and `score` batch them."""
+        return _groups_by_image_count(probes, batch_size or max(len(probes), 1))
 
     @property
     def device(self) -> torch.device:
@@ -150,7 +164,8 @@ class VLMAdapter:
         return out
 
     @contextlib.contextmanager
-    def _labels_active(self, labels: torch.Tensor) -> Iterator[None]:
+    def labels_active(self, labels: torch.Tensor) -> Iterator[None]:
+        """`active_labels` set to `labels` for the block (wrappers read the answer positions)."""
         self.active_labels = labels
         try:
             yield
@@ -164,13 +179,13 @@ class VLMAdapter:
         labels = batch.pop("labels")
         rows, cols = (labels != IGNORE).nonzero(as_tuple=True)
         kwargs = {}
-        if self._keeps_logits:
+        if self.keeps_logits:
             keep = torch.unique(cols - 1)
             kwargs["logits_to_keep"] = keep
             cols_in_logits = torch.searchsorted(keep, cols - 1)
         else:
             cols_in_logits = cols - 1
-        with self._labels_active(labels):
+        with self.labels_active(labels):
             logits = self.model(**batch, use_cache=False, **kwargs).logits
         return logits[rows, cols_in_logits].float(), labels[rows, cols]
 
@@ -182,7 +197,7 @@ class VLMAdapter:
         if not probes:
             raise ValueError("loss() got no probes; pass at least one Probe")
         total, count = torch.zeros(()), 0
-        for group in _groups_by_image_count(probes, len(probes)):
+        for group in self.image_count_groups(probes):
             logits, targets = self._forward_answer_logits(self.encode([probes[i] for i in group]))
             part = nn.functional.cross_entropy(logits, targets, reduction="sum")
             total = total.to(part.device) + part
@@ -240,7 +255,7 @@ class VLMAdapter:
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.no_grad(), self._labels_active(labels):
+            with torch.no_grad(), self.labels_active(labels):
                 out = self.model.generate(
                     **batch,
                     max_new_tokens=max_new_tokens,

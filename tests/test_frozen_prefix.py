@@ -1,0 +1,112 @@
+"""The frozen-prefix loss (evaluator.models.frozen_prefix): on both zoo architectures the
+loss and its gradients equal the full model's bit for bit at every layer, each editor that uses
+it edits bit for bit the same as without it, the prefix really runs once per edit, and the
+recorded tensors are released afterwards."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from evaluator.editors.probes import edit_probe
+from evaluator.editors.trained import locality_probes
+from evaluator.editors.training import model_mode
+from evaluator.models.frozen_prefix import FrozenPrefixLoss, frozen_prefix_loss, replayable
+from tests.test_editors_common import edited_score, make_editor_from
+
+ZOO = ["tiny_llava_onevision_dir", "tiny_qwen2_vl_dir"]
+# few steps: equality, not quality, is checked here; layers as the defaults put them or lower
+EDITORS = {
+    "ft": {"steps": 6, "layer": 1},
+    "grace": {"n_iter": 6},
+    "wise": {"n_iter": 4, "irrelevant_cases": 2},
+    "memoir": {"n_iter": 6},
+}
+
+
+@pytest.fixture(scope="module", params=ZOO)
+def zoo(request, tiny_benchmark_dir) -> Iterator[tuple]:
+    from evaluator.benchmark.loader import load_benchmark
+    from evaluator.models.loading import load_vlm
+
+    adapter = load_vlm(str(request.getfixturevalue(request.param)), device="cpu")
+    train = load_benchmark(str(tiny_benchmark_dir), "train").cases[:4]
+    public = load_benchmark(str(tiny_benchmark_dir), "public").cases[:3]
+    assert replayable(adapter)
+    yield adapter, train, public
+    adapter.prefix_cache = True
+
+
+def _probes(case) -> list:
+    """The edit probe (with images) and its locality probes (text only among them)."""
+    return [edit_probe(case.edit()), *locality_probes(case)]
+
+
+def test_the_loss_and_its_gradients_equal_the_full_models_at_every_layer(zoo):
+    adapter, _, public = zoo
+    probes = _probes(public[0])
+    assert len(adapter.image_count_groups(probes)) > 1  # text-only and image probes both
+    with model_mode(adapter.model, False):
+        for layer in range(adapter.num_layers):
+            params = list(adapter.get_module(adapter.module_name(layer, "mlp.down")).parameters())
+            full = adapter.loss(probes)
+            full_grads = torch.autograd.grad(full, params)
+            with frozen_prefix_loss(adapter, probes, layer) as loss:
+                assert isinstance(loss, FrozenPrefixLoss)
+                for _ in range(2):  # the recorded prefix serves every call
+                    cached = loss()
+                    grads = torch.autograd.grad(cached, params)
+                    assert torch.equal(cached, full), (layer, cached, full)
+                    assert all(torch.equal(a, b) for a, b in zip(grads, full_grads, strict=True))
+            assert loss.groups == []  # released on exit
+
+
+def test_off_or_without_a_layer_it_is_the_adapters_own_loss(zoo):
+    adapter, _, public = zoo
+    probes = _probes(public[0])
+    adapter.prefix_cache = False
+    try:
+        with frozen_prefix_loss(adapter, probes, 1) as loss:
+            assert not isinstance(loss, FrozenPrefixLoss)
+    finally:
+        adapter.prefix_cache = True
+    with frozen_prefix_loss(adapter, probes, None) as loss:
+        assert not isinstance(loss, FrozenPrefixLoss)
+    with pytest.raises(ValueError, match="from_layer"):
+        FrozenPrefixLoss(adapter, probes, adapter.num_layers)
+
+
+def _edit(adapter, train, public, name: str) -> tuple[dict, list, int]:
+    """Two edits in a row: the model's state, the edited scores of every probe of three cases,
+    and how often the first decoder layer ran during the edits."""
+    calls = [0]
+    first = adapter.get_module(adapter.layers_path)[0]
+    handle = first.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    original = copy.deepcopy(adapter.model.state_dict())
+    editor = make_editor_from(name, adapter, train, EDITORS[name])
+    try:
+        for case in public[:2]:
+            editor.apply(case.edit())
+    finally:
+        handle.remove()
+    state = {k: v.clone() for k, v in adapter.model.state_dict().items()}
+    scores = [edited_score(editor, p) for case in public for p in _probes(case)]
+    editor.reset()
+    adapter.model.load_state_dict(original)
+    return state, scores, calls[0]
+
+
+@pytest.mark.parametrize("name", list(EDITORS))
+def test_each_editor_edits_bit_for_bit_the_same_and_runs_the_prefix_once(zoo, name):
+    adapter, train, public = zoo
+    adapter.prefix_cache = False
+    state_off, scores_off, calls_off = _edit(adapter, train, public, name)
+    adapter.prefix_cache = True
+    state_on, scores_on, calls_on = _edit(adapter, train, public, name)
+    assert state_on.keys() == state_off.keys()
+    assert all(torch.equal(state_on[k], state_off[k]) for k in state_on)
+    assert scores_on == scores_off  # ProbeScore: argmax, token accuracy, exact log-prob
+    assert calls_on < calls_off, (calls_on, calls_off)
