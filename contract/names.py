@@ -50,3 +50,10 @@ METRICS = (
 # pre-edit: accuracy on the whole split (a property of the model); reliability and generality
 # on the edit set (reliability is 0 there by construction: the edits are the model's errors)
 PRE_EDIT_METRICS = ("accuracy", "reliability", "generality")
+# the probes of a case, in the order the evaluator scores them: the edit prompt itself
+# (reliability), its two rephrases (generality: text, image) and the three locality probes
+PROBE_KINDS = ("edit", "rephrase", "image_rephrase", "loc_text", "loc_image", "loc_mc")
+EDIT_PROBES = PROBE_KINDS[:3]  # the edit and its rephrases: should answer the target after it
+LOCALITY_PROBES = PROBE_KINDS[3:]  # unrelated questions: should keep their answer
+# the probes answered with an option letter (the others are free text: no letter is recorded)
+LETTER_PROBES = ("edit", "rephrase", "image_rephrase", "loc_mc")

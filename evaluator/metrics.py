@@ -9,7 +9,7 @@ reliability, generality and locality, so its interval comes from the same case r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,11 +38,14 @@ BY_TYPE_METRICS = ("score", *HEADLINE_METRICS)
 
 @dataclass(frozen=True)
 class CaseScores:
-    """The scores of one case: `exact` and `token` map each of BASE_METRICS to a value in [0, 1]."""
+    """The scores of one case: `exact` and `token` map each of BASE_METRICS to a value in [0, 1];
+    `probes` are the edited model's raw probe scores they came from (PROBE_KINDS order; what a
+    public-split result's per-case predictions are read from)."""
 
     task: str
     exact: Mapping[str, float]
     token: Mapping[str, float]
+    probes: tuple[ProbeScore, ...] = field(default=(), compare=False, repr=False)
 
 
 def locality_share(edited: ProbeScore, reference_argmax: Sequence[int]) -> float:
@@ -63,7 +66,7 @@ def score_case(
     scores: Sequence[ProbeScore],
     references: Sequence[ProbeScore],
 ) -> CaseScores:
-    """Turn a case's six probe scores (protocols.PROBE_KINDS order) into its metric values;
+    """Turn a case's six probe scores (contract.names.PROBE_KINDS order) into its metric values;
     `references` are the untouched model's scores of the same probes."""
     edit, rephrase, image_rephrase, *locality = scores
     shares = {
@@ -73,7 +76,7 @@ def score_case(
     probes = {"reliability": edit, "generality_text": rephrase, "generality_image": image_rephrase}
     exact = {name: float(p.exact_match) for name, p in probes.items()} | shares
     token = {name: p.token_accuracy for name, p in probes.items()} | shares
-    return CaseScores(task=task, exact=exact, token=token)
+    return CaseScores(task=task, exact=exact, token=token, probes=tuple(scores))
 
 
 def with_derived(values: Mapping[str, float]) -> dict[str, float]:

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from evaluator.editors.base import Editor
     from evaluator.models.adapter import VLMAdapter
 
-PROBE_KINDS = ("edit", "rephrase", "image_rephrase", "loc_text", "loc_image", "loc_mc")
 LIFELONG_CHECKPOINTS = (1, 10, 50, 100, 250, 500, 1000)
 Progress = Callable[[int, int], None]
 
@@ -57,8 +56,9 @@ class RunStats:
 
 
 def case_probes(case: Case) -> tuple[Probe, ...]:
-    """The six probes of a case, in PROBE_KINDS order. Both rephrases show the options in
-    another order, so their target is the letter that now labels the target's option."""
+    """The six probes of a case, in contract.names.PROBE_KINDS order. Both rephrases show the
+    options in another order, so their target is the letter that now labels the target's
+    option."""
     rephrased = case.rephrase_options
     return (
         Probe(case.images, case.question, case.target, case.options),

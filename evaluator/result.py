@@ -1,6 +1,7 @@
-"""The result record (schema_version 3): its environment block, validation and atomic write.
+"""The result record (schema_version 4): its environment block, validation and atomic write.
 
-docs/evaluator.md documents every field. A result on disk is complete or absent.
+The fields are defined once in contract.result_schema (docs/evaluator.md and the About tab
+show its table). A result on disk is complete or absent.
 """
 
 from __future__ import annotations
@@ -18,34 +19,28 @@ from typing import Any, NoReturn
 
 import torch
 
-from contract.names import HEADLINE_METRICS, METRICS, PRE_EDIT_METRICS, SETTINGS, TASKS, TIERS
+from contract.names import (
+    LETTER_PROBES,
+    METRICS,
+    PRE_EDIT_METRICS,
+    PROBE_KINDS,
+    SETTINGS,
+    TASKS,
+    TIERS,
+)
+from contract.result_schema import ACCEPTED_SCHEMA_VERSIONS, SCHEMA_VERSION, keys_of
 from evaluator.metrics import BY_TYPE_METRICS
 from evaluator.version import HARNESS_VERSION
 
-# 2: edits are the model's errors (benchmark.split_cases/errors/edits, pre_edit.accuracy),
-# locality_mc and the headline score with its own interval, notes
-# 3: metrics_by_type (the headline metrics per question type); schema 2 is still accepted
-SCHEMA_VERSION = 3
-ACCEPTED_SCHEMA_VERSIONS = (2, 3)
-TOP_LEVEL_KEYS = (
-    "schema_version",
-    "model",
-    "editor",
-    "benchmark",
-    "setting",
-    "metrics",
-    "token_metrics",
-    "pre_edit",
-    "metrics_by_type",
-    "lifelong_curve",
-    "notes",
-    "efficiency",
-    "environment",
-    "created_at",
-)
-# a schema-2 result: the same fields without metrics_by_type
-SCHEMA_2_KEYS = tuple(k for k in TOP_LEVEL_KEYS if k != "metrics_by_type")
-BY_TYPE_KEYS = ("tier", "n", "too_few_edits", *BY_TYPE_METRICS)
+# the fields of each version and their meaning: contract.result_schema (one definition)
+TOP_LEVEL_KEYS = keys_of("", SCHEMA_VERSION)
+SCHEMA_3_KEYS = keys_of("", 3)  # no cases
+SCHEMA_2_KEYS = keys_of("", 2)  # no metrics_by_type either
+BY_TYPE_KEYS = keys_of("metrics_by_type.<type>")
+CASE_KEYS = keys_of("cases[]")
+PROBE_KEYS = keys_of("cases[].probes.<probe>")
+_KEYS_BY_VERSION = {2: SCHEMA_2_KEYS, 3: SCHEMA_3_KEYS, 4: TOP_LEVEL_KEYS}
+_LETTER = re.compile(r"^[A-Z]$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -88,23 +83,23 @@ def utc_now() -> str:
 
 
 def validate_result(result: Mapping[str, Any]) -> None:
-    """Check a result against its schema_version (2 or 3; 3 adds metrics_by_type); raise
+    """Check a result against its schema_version (2, 3 or 4; 3 adds metrics_by_type, 4 the
+    per-case predictions `cases`, which a hidden-split result must not carry); raise
     ValueError naming the first bad key."""
     if not isinstance(result, Mapping):
         _fail("result", f"must be an object, got {type(result).__name__}")
     version = result.get("schema_version")
     if version not in ACCEPTED_SCHEMA_VERSIONS or isinstance(version, bool):
         _fail("schema_version", f"is {version!r}, expected one of {ACCEPTED_SCHEMA_VERSIONS}")
-    _mapping(result, "result", TOP_LEVEL_KEYS if version == 3 else SCHEMA_2_KEYS)
-    _mapping(result["model"], "model", ("id", "revision"))
+    _mapping(result, "result", _KEYS_BY_VERSION[version])
+    _mapping(result["model"], "model", keys_of("model"))
     _text(result["model"], "model", "id", "revision")
-    editor = _mapping(result["editor"], "editor", ("name", "config", "config_hash"))
+    editor = _mapping(result["editor"], "editor", keys_of("editor"))
     _text(editor, "editor", "name")
     if not isinstance(editor["config"], Mapping):
         _fail("editor.config", "must be a mapping of field: value")
     _sha256(editor["config_hash"], "editor.config_hash")
-    bench_keys = ("name", "version", "split", "sha256", "cases", "split_cases", "errors", "edits")
-    bench = _mapping(result["benchmark"], "benchmark", bench_keys)
+    bench = _mapping(result["benchmark"], "benchmark", keys_of("benchmark"))
     _edit_counts(bench)
     _text(bench, "benchmark", "name", "version", "split")
     if bench["split"] not in ("public", "hidden"):
@@ -117,8 +112,10 @@ def validate_result(result: Mapping[str, Any]) -> None:
     for key in ("metrics", "token_metrics"):
         _tiers(result[key], key, METRICS)
     _tiers(result["pre_edit"], "pre_edit", PRE_EDIT_METRICS)
-    if version == 3:
+    if version >= 3:
         _by_type(result["metrics_by_type"], bench["edits"])
+    if version >= 4:
+        _cases(result["cases"], bench)
     _curve(result["lifelong_curve"], setting, bench["cases"])
     notes = result["notes"]
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
@@ -278,32 +275,77 @@ def _curve(curve: object, setting: str, cases: int) -> None:
     previous = 0
     for i, point in enumerate(curve):
         where = f"lifelong_curve[{i}]"
-        _mapping(point, where, ("edits", "score", *HEADLINE_METRICS))
+        keys = _mapping(point, where, keys_of("lifelong_curve[]"))
         _count(point["edits"], f"{where}.edits", minimum=previous + 1)
         previous = point["edits"]
-        for name in ("score", *HEADLINE_METRICS):
+        for name in tuple(keys)[1:]:
             _number(point[name], f"{where}.{name}", unit=True)
     if previous != cases:
         _fail("lifelong_curve", f"ends at {previous} edits, expected benchmark.cases = {cases}")
 
 
 def _efficiency(block: object) -> None:
-    keys = ("edit_latency_s", "peak_memory_mb", "wall_s", "probes_per_s", "setup_s")
+    keys = keys_of("efficiency")
     _mapping(block, "efficiency", keys)
-    latency = _mapping(block["edit_latency_s"], "efficiency.edit_latency_s", ("mean", "p50", "p95"))
-    for name in ("mean", "p50", "p95"):
+    latency_keys = keys_of("efficiency.edit_latency_s")
+    latency = _mapping(block["edit_latency_s"], "efficiency.edit_latency_s", latency_keys)
+    for name in latency_keys:
         _number(latency[name], f"efficiency.edit_latency_s.{name}")
     for name in keys[1:]:
         _number(block[name], f"efficiency.{name}")
 
 
 def _environment(block: object) -> None:
-    keys = ("python", "torch", "transformers", "harness_version", "device", "seed", "hardware")
-    env = _mapping(block, "environment", keys)
+    env = _mapping(block, "environment", keys_of("environment"))
     _text(env, "environment", "python", "torch", "transformers", "harness_version", "device")
     _count(env["seed"], "environment.seed")
-    hardware = _mapping(env["hardware"], "environment.hardware", ("cpu", "cpu_cores", "gpu"))
+    hardware = _mapping(env["hardware"], "environment.hardware", keys_of("environment.hardware"))
     _text(hardware, "environment.hardware", "cpu")
     _count(hardware["cpu_cores"], "environment.hardware.cpu_cores", minimum=1)
     if hardware["gpu"] is not None and not isinstance(hardware["gpu"], str):
         _fail("environment.hardware.gpu", f"must be a string or null, got {hardware['gpu']!r}")
+
+
+def _cases(block: object, bench: Mapping[str, Any]) -> None:
+    """Per-case predictions: null on the hidden split (DESIGN.md invariant 3), else one entry
+    per edit, the tiers counting as `benchmark.edits`, each probe's letters and hits."""
+    if bench["split"] == "hidden":
+        if block is not None:
+            _fail(
+                "cases",
+                "must be null for a hidden-split result: its cases never leave the evaluator",
+            )
+        return
+    if not isinstance(block, list) or len(block) != bench["cases"]:
+        _fail("cases", f"must be a list of benchmark.cases = {bench['cases']} entries")
+    for i, entry in enumerate(block):
+        where = f"cases[{i}]"
+        _mapping(entry, where, CASE_KEYS)
+        _text(entry, where, "case_id", "question_type")
+        if entry["tier"] not in TASKS:
+            _fail(f"{where}.tier", f"is {entry['tier']!r}, expected one of {list(TASKS)}")
+        probes = _mapping(entry["probes"], f"{where}.probes", PROBE_KINDS)
+        for kind in PROBE_KINDS:
+            _probe_prediction(probes[kind], f"{where}.probes.{kind}", kind in LETTER_PROBES)
+    for tier in TASKS:
+        if sum(e["tier"] == tier for e in block) != bench["edits"][tier]:
+            _fail(
+                "cases", f"must hold benchmark.edits.{tier} = {bench['edits'][tier]} {tier} cases"
+            )
+
+
+def _probe_prediction(entry: object, where: str, letters: bool) -> None:
+    """{expected, before, after: one capital letter or null (always null on a free-text
+    probe; expected set on a letter probe), hit_before, hit_after: bool}."""
+    _mapping(entry, where, PROBE_KEYS)
+    for name in ("expected", "before", "after"):
+        value = entry[name]
+        if value is None and not (letters and name == "expected"):
+            continue
+        if not letters:
+            _fail(f"{where}.{name}", "must be null: the probe is answered in free text")
+        if not isinstance(value, str) or not _LETTER.match(value):
+            _fail(f"{where}.{name}", f"must be an option letter A-Z, got {value!r}")
+    for name in ("hit_before", "hit_after"):
+        if not isinstance(entry[name], bool):
+            _fail(f"{where}.{name}", f"must be true or false, got {entry[name]!r}")

@@ -24,6 +24,7 @@ from evaluator.metrics import (
     summarize_cases,
     summarize_pre_edit,
 )
+from evaluator.predictions import RECORDED_SPLITS, case_predictions
 from evaluator.protocols import (
     Progress,
     RunStats,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from evaluator.benchmark.case import BenchmarkSplit, Case
     from evaluator.models.adapter import VLMAdapter
     from evaluator.models.probe import ProbeScore
+
 
 @dataclass
 class LazyCases(Sequence["Case"]):
@@ -243,6 +245,7 @@ def assemble_result(
         "metrics_by_type": summarize_by_type(
             case_scores, [c.question_type for c in edit_cases], seed=spec.seed
         ),
+        "cases": _predictions(run, reference, case_scores),
         "lifelong_curve": curve,
         "notes": list(edits.notes),
         "efficiency": {
@@ -257,6 +260,21 @@ def assemble_result(
     }
 
 
+def _predictions(
+    run: Prepared, reference: Reference, case_scores: Sequence[CaseScores]
+) -> list[dict[str, object]] | None:
+    """The per-case predictions of a public-split run; None for any other split (the hidden
+    split's cases never leave the evaluator: DESIGN.md invariant 3)."""
+    if run.split.split not in RECORDED_SPLITS:
+        return None
+    return case_predictions(
+        reference.cases(run.split),
+        reference.scores(),
+        [c.probes for c in case_scores],
+        getattr(run.adapter, "tokenizer", None),
+    )
+
+
 def run_evaluation(
     spec: RunSpec,
     *,
@@ -264,7 +282,7 @@ def run_evaluation(
     adapter: VLMAdapter | None = None,
     split_data: BenchmarkSplit | None = None,
 ) -> dict[str, Any]:
-    """Evaluate `spec` and return the validated result record (schema_version 3).
+    """Evaluate `spec` and return the validated result record (schema_version 4).
 
     `adapter` and `split_data` let a caller reuse a loaded model and split across runs;
     the model is restored before returning. `progress(done, total)` follows the edits.

@@ -1,5 +1,6 @@
 """The About tab's text: what the benchmark is, metrics and protocols, ranking, reproduction,
-the hidden split's sha256 (read from the manifest) and data licences."""
+the result record's fields (rendered from contract.result_schema, their one definition), the
+hidden split's sha256 (read from the manifest) and data licences."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from pathlib import Path
 
 from contract import paths
+from contract.result_schema import SCHEMA_VERSION, schema_markdown
 
 
 def hidden_split_sha256(manifest_path: Path | None = None) -> str | None:
@@ -79,7 +81,17 @@ the same code path. Every leaderboard row names the model revision, config hash,
 and split hash it came from.
 
 ## Hidden split
-sha256 of the hidden split: {sha_text}. Its cases are never served by this app.
+sha256 of the hidden split: {sha_text}. Its cases are never served by this app. The Cases tab
+shows public-split cases only, with what the baselines answered before and after an edit in
+runs on the public split (a few edits of each tier, kept apart from the board).
+
+## The result record (`schema_version: {SCHEMA_VERSION}`)
+Every run's result JSON (the *Download result JSON* button of a row, the `/result` API) has
+these sections and fields; every field is required unless its schema version is newer than
+the record's. `cases` holds per-case predictions only on the public split; on the hidden split
+it is null.
+
+{schema_markdown()}
 
 ## Data licences
 MultiMedEdit-mini is built from MedMNIST v2 (Yang et al., Scientific Data 2023), released under

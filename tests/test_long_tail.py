@@ -62,7 +62,7 @@ def captured(tiny_zoo_adapter, tiny_public_split, tiny_llava_onevision_dir, tiny
 
 def test_a_real_run_reports_every_question_type_of_its_edits(captured):
     result, cases, types = captured
-    assert result["schema_version"] == SCHEMA_VERSION == 3
+    assert result["schema_version"] == SCHEMA_VERSION == 4
     validate_result(result)
     by_type = result["metrics_by_type"]
     assert set(by_type) == set(types)
@@ -126,14 +126,15 @@ def test_the_type_counts_must_add_up_and_too_few_means_no_interval(captured):
 
 def test_a_schema_2_result_without_the_block_still_validates(captured):
     result, _, _ = captured
-    old = {k: v for k, v in copy.deepcopy(result).items() if k != "metrics_by_type"}
+    newer = ("metrics_by_type", "cases")  # schema 3 and 4
+    old = {k: v for k, v in copy.deepcopy(result).items() if k not in newer}
     old["schema_version"] = 2
     validate_result(old)
     assert "metrics_by_type" in TOP_LEVEL_KEYS
-    with_block = copy.deepcopy(result)
+    with_block = {k: v for k, v in copy.deepcopy(result).items() if k != "cases"}
     with_block["schema_version"] = 2
     with pytest.raises(ValueError, match="metrics_by_type"):
         validate_result(with_block)
-    old["schema_version"] = 4
+    old["schema_version"] = 5
     with pytest.raises(ValueError, match="schema_version"):
         validate_result(old)
