@@ -1,5 +1,6 @@
 """First start on a fresh machine: build what is missing (benchmark, zoo models), queue the
-baseline submissions, run an in-process worker. Runs in a background thread; the UI reads
+baseline submissions, run an in-process worker, and run the baselines on the public split for
+the case gallery (backend.gallery). Runs in a background thread; the UI reads
 `BootstrapStatus.line()` on a timer."""
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class BootstrapOptions:
     # enough to answer the understanding tier well above chance, so quick rows carry information)
     quick_zoo_steps: int | None = None
     seed: int = 0
+    # with the worker: also run the baselines on the public split for the case gallery
+    # (backend.gallery; files under paths.gallery_dir(), never on the board)
+    gallery: bool = True
+    gallery_per_tier: int = 3
 
 
 @dataclass
@@ -194,16 +199,38 @@ def make_worker(store: Store, benchmark: Path, options: BootstrapOptions) -> Wor
     """The in-process worker on the hidden split; in quick mode every run is limited to
     `quick_cases` edits over both tiers (the result's benchmark.edits says so)."""
     from backend.executors import LocalExecutor, default_evaluate
+    from backend.gallery import EVALUATION_LOCK
     from backend.worker import Worker
 
-    executor = LocalExecutor()
-    if options.quick:
+    def evaluate(spec: RunSpec, progress: Progress | None = None) -> dict[str, Any]:
+        if options.quick:
+            spec = dataclasses.replace(spec, limit=options.quick_cases)
+        with EVALUATION_LOCK:  # never beside a gallery run (the protocols seed globally)
+            return default_evaluate(spec, progress)
 
-        def evaluate_few(spec: RunSpec, progress: Progress | None = None) -> dict[str, Any]:
-            return default_evaluate(dataclasses.replace(spec, limit=options.quick_cases), progress)
+    return Worker(store, LocalExecutor(evaluate), benchmark=str(benchmark), split="hidden")
 
-        executor = LocalExecutor(evaluate_few)
-    return Worker(store, executor, benchmark=str(benchmark), split="hidden")
+
+def run_gallery_baselines(
+    models: list[Path],
+    benchmark: Path,
+    options: BootstrapOptions,
+    status: BootstrapStatus,
+    stop: threading.Event,
+) -> int:
+    """The baselines on the public split for the case gallery (backend.gallery), after the
+    board's baselines are queued; returns the runs made."""
+    from backend.gallery import run_gallery
+    from evaluator.editors.registry import editor_names
+
+    editors = sorted(editor_names(), key=_cheap_first)
+    made = 0
+    for model in models:
+        made += run_gallery(
+            model, benchmark, editors, per_tier=options.gallery_per_tier, seed=options.seed,
+            report=lambda what: status.set("gallery runs on the public split", what), stop=stop,
+        )  # fmt: skip
+    return made
 
 
 def first_start(
@@ -219,12 +246,18 @@ def first_start(
             threading.Thread(
                 target=worker.run_forever, args=(stop,), name="mme-worker", daemon=True
             ).start()
-        queued = 0
+        queued, models = 0, []
         for arch in ZOO_ARCHITECTURES:
-            model = ensure_zoo_model(arch, options, benchmark, status)
-            queued += queue_baselines(store, [model], status)
+            models.append(ensure_zoo_model(arch, options, benchmark, status))
+            queued += queue_baselines(store, [models[-1]], status)
+        gallery = ""
+        if options.worker and options.gallery:
+            made = run_gallery_baselines(models, benchmark, options, status, stop)
+            gallery = f"; {made} gallery run(s) on the public split"
         where = "the in-process worker" if options.worker else "external workers"
-        status.set(f"ready: {queued} baseline request(s) queued this start, run by {where}")
+        status.set(
+            f"ready: {queued} baseline request(s) queued this start, run by {where}{gallery}"
+        )
         status.done = True
     except Exception as err:  # noqa: BLE001 - shown in the UI instead of killing the app
         log.error("first start failed:\n%s", traceback.format_exc())

@@ -36,3 +36,9 @@ def store_url() -> str:
 def downloads_dir() -> Path:
     """The only folder the app serves files from (CSV downloads)."""
     return home() / "downloads"
+
+
+def gallery_dir() -> Path:
+    """Result JSON files of public-split runs for the case gallery (the first start's baselines
+    on the public split); kept apart from the store, so never on the board, its CSVs or API."""
+    return home() / "gallery"
