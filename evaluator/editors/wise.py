@@ -7,7 +7,7 @@ saved every `save_freq` edits and TIES-merged every `merge_freq` edits."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ from evaluator.editors.probes import edit_probe
 from evaluator.editors.registry import register_editor
 from evaluator.editors.training import model_mode, only_trainable, seed_everything
 from evaluator.editors.wrappers import LayerWrapper, install_wrapper, uninstall_wrapper
-from evaluator.models.frozen_prefix import frozen_prefix_loss
+from evaluator.models.frozen_prefix import FrozenPrefixLoss, frozen_prefix_loss
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:
@@ -256,7 +256,7 @@ class WISEEditor(Editor):
                     inside = memory.margins.mean()
                     outside_parts = []
                     for unrelated_loss in unrelated_losses:
-                        unrelated_loss()
+                        run_to_margins(unrelated_loss)
                         outside_parts.append(memory.margins)
                     outside = torch.cat(outside_parts).max()
                     margin_loss = (
@@ -289,3 +289,12 @@ class WISEEditor(Editor):
             uninstall_wrapper(self.adapter, self.module_name)
             self.memory = None
         self._reset_state()
+
+
+def run_to_margins(loss: Callable[[], torch.Tensor]) -> None:
+    """Run a prompt far enough for the side memory to record its margins: through the edited
+    layer only when its prefix is cached (FrozenPrefixLoss), else the whole model."""
+    if isinstance(loss, FrozenPrefixLoss):
+        loss.run_first_layer()
+    else:
+        loss()

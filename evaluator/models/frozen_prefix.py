@@ -117,13 +117,23 @@ class FrozenPrefixLoss:
             count += group.targets.numel()
         return total / count
 
-    def _answer_logits(self, group: _Recorded) -> torch.Tensor:
+    def run_first_layer(self) -> None:
+        """Run only the first edited layer on the recorded inputs, for what a wrapper in it
+        records (WISE's margins on unrelated prompts); the layers above and the head, whose
+        output nothing reads then, are skipped."""
+        for group in self.groups:
+            self._layers(group, self.layers[:1])
+
+    def _layers(self, group: _Recorded, layers: list[nn.Module]) -> torch.Tensor:
         hidden = group.hidden
         with self.adapter.labels_active(group.labels):
-            for layer in self.layers:
+            for layer in layers:
                 out = layer(hidden, *group.args, **group.kwargs)
                 hidden = out[0] if isinstance(out, tuple) else out
-        hidden = self.norm(hidden)
+        return hidden
+
+    def _answer_logits(self, group: _Recorded) -> torch.Tensor:
+        hidden = self.norm(self._layers(group, self.layers))
         kept = hidden[:, group.keep, :] if group.keep is not None else hidden
         return self.head(kept)[group.rows, group.cols].float()
 
