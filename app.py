@@ -100,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from backend.bootstrap import BootstrapOptions, start_in_background
     from backend.checks import EvaluatorChecks
+    from backend.gallery import PublicCaseLibrary
     from contract import paths
     from evaluator.editors.registry import editor_names
+    from leaderboard.cases import Gallery
     from leaderboard.service import LeaderboardService, launch_kwargs
     from leaderboard.ui import build_service_ui
     from submissions import Store
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         service,
         manifest_path=paths.benchmark_dir() / paths.MANIFEST,
         refresh_s=args.refresh_s,
+        gallery=Gallery.at(PublicCaseLibrary(paths.benchmark_dir()), paths.gallery_dir()),
     )
     try:
         app.launch(server_name=args.host, server_port=args.port, **launch_kwargs(paths.store_url()))

@@ -40,6 +40,18 @@ def parse_choice(value: str | None) -> tuple[int, str] | None:
     return (int(request_id), setting) if request_id.isdigit() else None
 
 
+def run_identity(result: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """(model revision, editor, config hash, setting) of a result: what a gallery run of the
+    same run on the public split shares with it."""
+    model, editor = read.section(result, "model"), read.section(result, "editor")
+    return (
+        str(model.get("revision", "")),
+        str(editor.get("name", "")),
+        str(editor.get("config_hash", "")),
+        str(result.get("setting", "")),
+    )
+
+
 def _cell(stat: read.Stat) -> str:
     if stat.mean is None:
         return "n/a"
@@ -69,7 +81,9 @@ def compare_markdown(
         diff = "n/a" if sa.mean is None or sb.mean is None else f"{sb.mean - sa.mean:+.3f}"
         lines.append(f"| {name} | {_cell(sa)} | {_cell(sb)} | {diff} | {_overlap(sa, sb)} |")
     lines.append(
-        "\nWhere the score intervals overlap, the board gives both runs the same rank. The cases "
-        "each run fixed or broke are not shown: the board's runs are on the hidden split."
+        "\nWhere the score intervals overlap, the board gives both runs the same rank. The board's "
+        "runs are on the hidden split, whose cases are never shown; the cases each run fixed or "
+        "broke (below) come from a public-split gallery run of the same model, editor, config "
+        "and setting, where there is one."
     )
     return "\n".join(lines)

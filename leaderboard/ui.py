@@ -14,9 +14,12 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
+from contract import paths
 from contract.checks import EditorCatalog
+from contract.gallery import NoCases
 from contract.names import SETTINGS
 from leaderboard.cache import BoardCache, BoardSource, CachedResults, ResultsCache
+from leaderboard.cases import Gallery
 from leaderboard.columns import default_visible
 from leaderboard.queue_view import queue_frame
 from leaderboard.submit_api import (
@@ -33,6 +36,7 @@ from leaderboard.tabs import (
     LeaderboardTab,
     LifelongTab,
     build_about_tab,
+    build_cases_tab,
     build_compare_tab,
     build_efficiency_tab,
     build_leaderboard_tab,
@@ -89,6 +93,7 @@ def build_ui(
     refresh_s: float = 5.0,
     board_source: BoardSource | None = None,
     table_rows: int | None = None,
+    gallery: Gallery | None = None,
 ) -> gr.Blocks:
     """Lay out the tabs and wire the callbacks. `submit(form)` returns the success message or
     raises an error carrying `.field`/`.message` (SubmissionError).
@@ -98,10 +103,11 @@ def build_ui(
     (ResultsCache). Page load and each refresh first send the table, its CSV and the queue,
     then, as a second step, the plots, so the rows show without waiting for those; the
     all-results CSV is written when asked for. The table shows the first `table_rows`
-    (default TABLE_MAX_ROWS) rows by score."""
+    (default TABLE_MAX_ROWS) rows by score. `gallery` feeds the Cases and Compare tabs' cases."""
     table_rows = TABLE_MAX_ROWS if table_rows is None else table_rows
     cache = _results_cache(load_results, results_version, board_source)
     views = BoardViews(cache, table_rows)
+    gallery = gallery or Gallery.at(NoCases(), paths.gallery_dir())
     run_submit = make_submit_handler(submit)
 
     with CheckedBlocks(title="MultiMedEdit leaderboard") as app:
@@ -121,6 +127,7 @@ def build_ui(
             lifelong = build_lifelong_tab()
             long_tail = build_long_tail_tab()
             compare = build_compare_tab()
+            cases = build_cases_tab()
             form = build_submit_tab(catalog)
             queue_table = build_queue_tab(load_requests)
             about_text = build_about_tab(manifest_path)
@@ -129,7 +136,8 @@ def build_ui(
         efficiency.wire(views)
         lifelong.wire(views)
         long_tail.wire(views)
-        compare.wire(views)
+        compare.wire(views, gallery)
+        cases.wire(gallery)
         board.wire_all_results(views)
         refresh = _Refresh(
             views, load_requests, status, board, efficiency, lifelong, queue_table,

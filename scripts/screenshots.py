@@ -4,6 +4,10 @@ chromium. Not a test; the browser tests check the same views.
 
     python scripts/screenshots.py --results FOLDER_OF_RESULT_JSONS --out docs/screenshots
     python scripts/screenshots.py --store sqlite:///data/store.db --out docs/screenshots
+
+The Cases tab shows a built benchmark's public split (`--benchmark`, default
+data/benchmark/multimededit-mini) and the public-split runs of a gallery folder (`--gallery`,
+default data/gallery). `--tabs Cases` photographs only the tabs named.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ TABS = {
     "Efficiency": ("efficiency", "#plot-latency .js-plotly-plot"),
     "Lifelong": ("lifelong", "#plot-lifelong .js-plotly-plot"),
     "Long tail": ("long-tail", "#plot-long-tail .js-plotly-plot"),
+    "Cases": ("cases", "#case-card:has-text('Question'), #case-card:has-text('not built')"),
     "Submit": ("submit", "#submit-button"),
     "Queue": ("queue", "body"),
     "About": ("about", "body"),
@@ -50,6 +55,11 @@ def parse_args() -> argparse.Namespace:
     source.add_argument("--results", type=Path, help="a folder of result JSON files")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--port", type=int, default=7870)
+    parser.add_argument("--benchmark", type=Path, default=Path("data/benchmark/multimededit-mini"))
+    parser.add_argument("--gallery", type=Path, default=Path("data/gallery"))
+    parser.add_argument(
+        "--tabs", nargs="+", choices=list(TABS), default=list(TABS), help="the tabs to photograph"
+    )
     return parser.parse_args()
 
 
@@ -83,13 +93,20 @@ def store_result_files(store: Store, folder: Path) -> int:
 
 
 @contextmanager
-def served(store: Store, url: str, port: int) -> Iterator[str]:
-    """The app over `store` on 127.0.0.1:`port`, closed on exit."""
+def served(store: Store, url: str, port: int, benchmark: Path, gallery: Path) -> Iterator[str]:
+    """The app over `store` (and the gallery's public cases and runs) on 127.0.0.1:`port`,
+    closed on exit."""
     from backend.checks import EvaluatorChecks
+    from backend.gallery import PublicCaseLibrary
+    from leaderboard.cases import Gallery
     from leaderboard.service import LeaderboardService, launch_kwargs
     from leaderboard.ui import build_service_ui
 
-    app = build_service_ui(LeaderboardService(store, checks=EvaluatorChecks()), refresh_s=60.0)
+    app = build_service_ui(
+        LeaderboardService(store, checks=EvaluatorChecks()),
+        refresh_s=60.0,
+        gallery=Gallery.at(PublicCaseLibrary(benchmark.resolve()), gallery.resolve()),
+    )
     app.launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, **launch_kwargs(url)
     )
@@ -99,8 +116,8 @@ def served(store: Store, url: str, port: int) -> Iterator[str]:
         app.close()
 
 
-def photograph(base_url: str, out: Path) -> list[Path]:
-    """One PNG per tab (the visible part of the page), in TABS order."""
+def photograph(base_url: str, out: Path, tabs: list[str]) -> list[Path]:
+    """One PNG per tab named in `tabs` (the visible part of the page), in TABS order."""
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -112,6 +129,8 @@ def photograph(base_url: str, out: Path) -> list[Path]:
         page.goto(base_url)
         page.wait_for_selector(TABS["Leaderboard"][1])
         for label, (name, ready) in TABS.items():
+            if label not in tabs:
+                continue
             page.get_by_role("tab", name=label).click()
             page.wait_for_selector(ready)
             page.wait_for_timeout(1500)  # let plots finish their transitions
@@ -129,8 +148,8 @@ def main() -> int:
         store = Store(url)
         if args.results:
             print(f"stored {store_result_files(store, args.results)} request(s)")
-        with served(store, url, args.port) as base_url:
-            for path in photograph(base_url, args.out):
+        with served(store, url, args.port, args.benchmark, args.gallery) as base_url:
+            for path in photograph(base_url, args.out, args.tabs):
                 print(path)
         store.close()
     return 0

@@ -3,6 +3,7 @@ A builder lays out its tab's components and returns them; its `wire` registers t
 with the callbacks shared by several tabs (`BoardViews`)."""
 
 from leaderboard.tabs.about import build_about_tab, wire_about
+from leaderboard.tabs.cases import CasesTab, build_cases_tab
 from leaderboard.tabs.compare import CompareTab, build_compare_tab
 from leaderboard.tabs.efficiency import EfficiencyTab, build_efficiency_tab
 from leaderboard.tabs.leaderboard_tab import LeaderboardTab, build_leaderboard_tab
@@ -14,6 +15,7 @@ from leaderboard.tabs.views import BoardViews
 
 __all__ = [
     "BoardViews",
+    "CasesTab",
     "CompareTab",
     "EfficiencyTab",
     "LeaderboardTab",
@@ -21,6 +23,7 @@ __all__ = [
     "LongTailTab",
     "SubmitTab",
     "build_about_tab",
+    "build_cases_tab",
     "build_compare_tab",
     "build_efficiency_tab",
     "build_leaderboard_tab",
