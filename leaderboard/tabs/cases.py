@@ -53,8 +53,10 @@ class CasesTab:
             ]
         tier = tier if tier in TASKS else TASKS[0]
         types = question_types(cases, tier)
-        qtype = qtype if qtype in types else (types[0] if types else None)
         runs = gallery.runs()
+        if qtype not in types:  # a fresh tier: the first type with an edited case, if any
+            edited = {(p.tier, p.question_type) for r in runs for p in r.cases}
+            qtype = next((q for q in types if (tier, q) in edited), types[0] if types else None)
         choices = case_choices(cases, runs, tier, qtype or "")
         ids = [value for _, value in choices]
         case_id = case_id if case_id in ids else (ids[0] if ids else None)
