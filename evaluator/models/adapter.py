@@ -152,7 +152,8 @@ class VLMAdapter:
         batch.update(input_ids=input_ids, attention_mask=attention, labels=labels, **per_token)
         return batch
 
-    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+    def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The batch's tensors on the model's device, floating ones in the model's dtype."""
         dtype = next(self.model.parameters()).dtype
         out = {}
         for key, value in batch.items():
@@ -175,7 +176,7 @@ class VLMAdapter:
     def _forward_answer_logits(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits at the positions that predict answer tokens: returns (logits [N, V], targets [N])
         over all answer tokens of the batch in row-major order."""
-        batch = self._to_device(batch)
+        batch = self.to_device(batch)
         labels = batch.pop("labels")
         rows, cols = (labels != IGNORE).nonzero(as_tuple=True)
         kwargs = {}
@@ -250,7 +251,7 @@ class VLMAdapter:
 
     def generate(self, probe: Probe, max_new_tokens: int = 16) -> str:
         """Greedy continuation of the prompt, decoded without special tokens."""
-        batch = self._to_device(self.encode([probe], with_answers=False))
+        batch = self.to_device(self.encode([probe], with_answers=False))
         labels = batch.pop("labels")
         was_training = self.model.training
         self.model.eval()

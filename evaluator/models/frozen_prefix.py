@@ -78,7 +78,7 @@ class FrozenPrefixLoss:
 
     def _record(self, first: nn.Module, batch: dict[str, object]) -> _Recorded:
         adapter = self.adapter
-        batch = adapter._to_device(batch)  # noqa: SLF001 - the adapter's own device policy
+        batch = adapter.to_device(batch)
         labels = batch.pop("labels")
         assert isinstance(labels, torch.Tensor)
         rows, cols = (labels != IGNORE).nonzero(as_tuple=True)
