@@ -52,6 +52,8 @@ class BootstrapOptions:
     # (backend.gallery; files under paths.gallery_dir(), never on the board)
     gallery: bool = True
     gallery_per_tier: int = 3
+    # seconds between two looks at the queue while a gallery run waits for it to empty
+    gallery_poll_s: float = 5.0
 
 
 @dataclass
@@ -211,7 +213,20 @@ def make_worker(store: Store, benchmark: Path, options: BootstrapOptions) -> Wor
     return Worker(store, LocalExecutor(evaluate), benchmark=str(benchmark), split="hidden")
 
 
+def queue_idle(store: Store) -> bool:
+    """Whether the store has no PENDING or RUNNING request (a store error counts as busy)."""
+    from submissions import PENDING, RUNNING
+
+    try:
+        counts = store.count_by_state()
+    except Exception as err:  # noqa: BLE001 - looked at again a few seconds later
+        log.warning("gallery runs: could not read the queue: %s", err)
+        return False
+    return not (counts.get(PENDING) or counts.get(RUNNING))
+
+
 def run_gallery_baselines(
+    store: Store,
     models: list[Path],
     benchmark: Path,
     options: BootstrapOptions,
@@ -219,7 +234,8 @@ def run_gallery_baselines(
     stop: threading.Event,
 ) -> int:
     """The baselines on the public split for the case gallery (backend.gallery), after the
-    board's baselines are queued; returns the runs made."""
+    board's baselines are queued; each run waits until `store`'s queue is empty, so that the
+    board's requests go first. Returns the runs made."""
     from backend.gallery import run_gallery
     from evaluator.editors.registry import editor_names
 
@@ -229,6 +245,7 @@ def run_gallery_baselines(
         made += run_gallery(
             model, benchmark, editors, per_tier=options.gallery_per_tier, seed=options.seed,
             report=lambda what: status.set("gallery runs on the public split", what), stop=stop,
+            idle=lambda: queue_idle(store), poll_s=options.gallery_poll_s,
         )  # fmt: skip
     return made
 
@@ -252,7 +269,7 @@ def first_start(
             queued += queue_baselines(store, [models[-1]], status)
         gallery = ""
         if options.worker and options.gallery:
-            made = run_gallery_baselines(models, benchmark, options, status, stop)
+            made = run_gallery_baselines(store, models, benchmark, options, status, stop)
             gallery = f"; {made} gallery run(s) on the public split"
         where = "the in-process worker" if options.worker else "external workers"
         status.set(

@@ -7,6 +7,10 @@ store, so a public-split row there would have to be filtered out on each of thos
 in a folder of their own cannot reach the board at all, need no migration, and any public-split
 result (`python -m evaluator run --split public --out <home>/gallery/x.json`) can be added by
 hand. The hidden split is never read here: its results carry no per-case predictions anyway.
+
+Gallery runs yield to the queue: each starts only when the store has no queued or running
+request (`run_gallery(idle=...)`; the first start passes `bootstrap.queue_idle`), so they never
+delay the board's rows.
 """
 
 from __future__ import annotations
@@ -32,8 +36,11 @@ log = logging.getLogger(__name__)
 # edits of each tier per gallery run: enough to see what an edit does, quick on a CPU
 GALLERY_PER_TIER = 3
 # one evaluation at a time in this process: the protocols seed Python, NumPy and torch
-# globally, so a gallery run beside a worker run would change the worker's result
+# globally, so a gallery run beside a worker run would change the worker's result (a gallery
+# run starts only on an empty queue, but a request may be claimed just after that look)
 EVALUATION_LOCK = threading.Lock()
+# seconds between two looks at the queue while a gallery run waits for it to empty
+IDLE_POLL_S = 5.0
 
 
 def _png(images: Sequence[Image]) -> tuple[bytes, ...]:
@@ -114,6 +121,28 @@ def _current(path: Path, revision: str, split_sha256: str) -> bool:
         return False
 
 
+def wait_until_idle(
+    idle: Callable[[], bool] | None,
+    stop: threading.Event,
+    *,
+    poll_s: float = IDLE_POLL_S,
+    report: Callable[[str], None] | None = None,
+) -> bool:
+    """Block until `idle()` is true (None: at once), looking every `poll_s` seconds; False if
+    `stop` was set first."""
+    if idle is None:
+        return not stop.is_set()
+    said = False
+    while not stop.is_set():
+        if idle():
+            return True
+        if report is not None and not said:
+            report("waiting for the queue to empty (queued and running requests go first)")
+            said = True
+        stop.wait(poll_s)
+    return False
+
+
 def run_gallery(
     model: Path,
     benchmark: Path,
@@ -124,27 +153,32 @@ def run_gallery(
     out: Path | None = None,
     report: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    idle: Callable[[], bool] | None = None,
+    poll_s: float = IDLE_POLL_S,
 ) -> int:
     """Run each editor (default config) in both settings on the public split, `per_tier` edits
     of each tier, and write each result to `out` (default `paths.gallery_dir()`); runs whose
-    file already holds this model revision on this split are skipped. Returns the runs made; an
-    editor that fails is logged and skipped."""
+    file already holds this model revision on this split are skipped. Each run starts only once
+    `idle()` is true (the queue has nothing queued or running: the board's requests go first),
+    looked at every `poll_s` seconds. Returns the runs made; an editor that fails is logged and
+    skipped."""
     from evaluator.benchmark import load_benchmark
     from evaluator.models import load_vlm
     from evaluator.result import write_result
     from evaluator.run import RunSpec, run_evaluation
 
     out = out or paths.gallery_dir()
+    stop = stop or threading.Event()
     split = load_benchmark(str(benchmark), GALLERY_SPLIT)
     adapter = load_vlm(str(model))
     made = 0
     for editor in editors:
         for setting in SETTINGS:
-            if stop is not None and stop.is_set():
-                return made
             path = out / gallery_file_name(str(model), editor, setting)
             if _current(path, str(adapter.revision), split.sha256):
                 continue
+            if not wait_until_idle(idle, stop, poll_s=poll_s, report=report):
+                return made
             if report is not None:
                 report(f"{editor} {setting} on {model.name}")
             spec = RunSpec(

@@ -137,6 +137,79 @@ def test_gallery_runs_are_written_apart_from_the_store_once(
     assert run_gallery(tiny_llava_onevision_dir, tiny_benchmark_dir, ["ike"], per_tier=1) == 0
 
 
+class FakeEvaluations:
+    """run_gallery's evaluator calls replaced by fakes that record which runs started (the
+    order of runs against the queue is under test here, not the evaluation)."""
+
+    def __init__(self, monkeypatch, editors: list[str]) -> None:
+        import evaluator.benchmark
+        import evaluator.editors.registry
+        import evaluator.models
+        import evaluator.result
+        import evaluator.run
+
+        self.started: list[tuple[str, str]] = []
+        split = type("Split", (), {"sha256": "s" * 64})()
+        adapter = type("Adapter", (), {"revision": "r" * 64})()
+        monkeypatch.setattr(evaluator.benchmark, "load_benchmark", lambda path, name: split)
+        monkeypatch.setattr(evaluator.models, "load_vlm", lambda path: adapter)
+        monkeypatch.setattr(evaluator.run, "run_evaluation", self.run)
+        monkeypatch.setattr(evaluator.result, "write_result", self.write)
+        monkeypatch.setattr(evaluator.editors.registry, "editor_names", lambda: editors)
+
+    def run(self, spec, adapter, split_data) -> dict:
+        self.started.append((spec.editor, spec.setting))
+        return {"model": {"revision": adapter.revision}, "benchmark": {"sha256": split_data.sha256}}
+
+    @staticmethod
+    def write(result: dict, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result))
+        return path
+
+
+def test_gallery_runs_wait_until_the_queue_has_nothing_queued_or_running(tmp_path, monkeypatch):
+    import threading
+
+    from backend.bootstrap import BootstrapOptions, BootstrapStatus, run_gallery_baselines
+    from submissions import Store, SubmissionRecord
+    from tests.app_support import wait_until
+
+    monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
+    fakes = FakeEvaluations(monkeypatch, ["ike"])
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    record = SubmissionRecord(
+        model_id="m", revision="r", model_type="general", editor="grace", editor_config="",
+        config_hash="c" * 64, settings=("single",), submitter="s", organisation="o",
+        contact="s@example.org",
+    )  # fmt: skip
+    request = store.add_request(record)
+    options = BootstrapOptions(medmnist_root=tmp_path, gallery_poll_s=0.02)
+    status, stop, made = BootstrapStatus(), threading.Event(), []
+    model = tmp_path / "models" / "mme-tiny-llava-onevision"
+    thread = threading.Thread(
+        target=lambda: made.append(
+            run_gallery_baselines(store, [model], tmp_path / "bench", options, status, stop)
+        )
+    )
+    thread.start()
+    try:
+        wait_until(lambda: "waiting for the queue" in status.detail, timeout_s=10)
+        stop.wait(0.3)  # ~15 looks at a queue holding a PENDING request
+        assert fakes.started == []
+        assert store.claim("w", lease_s=60).id == request.id  # RUNNING now
+        stop.wait(0.3)
+        assert fakes.started == []
+        store.finish(request.id, "w")
+        thread.join(10)
+        assert fakes.started == [("ike", "single"), ("ike", "lifelong")]
+        assert made == [2]
+    finally:
+        stop.set()
+        thread.join(10)
+        store.close()
+
+
 # the HTML
 
 
