@@ -206,8 +206,7 @@ class _Refresh:
         return [
             self.board.filtered_btn,
             self.board.all_btn,
-            self.efficiency.latency_plot,
-            self.efficiency.memory_plot,
+            *self.efficiency.outputs,
             *self.lifelong.outputs,
         ]
 
@@ -227,27 +226,33 @@ class _Refresh:
         self,
         *values: Any,  # noqa: ANN401 - Gradio inputs, forwarded by position
     ) -> list[pd.DataFrame | dict[str, Any] | go.Figure | str | None]:
-        """Second step: the queue tab always; the table's CSV and the plots when the
-        results changed (and the all-results CSV prepared for older results is withdrawn)."""
-        *filter_values, eff_s, eff_t, metric, models, editors, seen = values
+        """Second step: the queue tab always; the table's CSV when the results changed (and
+        the all-results CSV prepared for older results is withdrawn); the plots of the
+        Efficiency and Lifelong tabs only where they were drawn (their tab opened) and show
+        older results: a page load sends no figure, since a figure of thousands of results
+        would hold the browser up before anyone looks at it."""
+        n_filters = len(self.board.filters)
+        filter_values = values[:n_filters]
+        eff_s, eff_t, eff_shown, metric, models, editors, life_shown, seen = values[n_filters:]
         key, _, _ = self.views.cache.get()
         queue = queue_frame(self.load_requests())
+        views = self.views
+        plots = [
+            *self.efficiency.redraw(views, eff_s, eff_t, eff_shown, drawn_only=True),
+            *self.lifelong.redraw(views, metric, models, editors, life_shown, drawn_only=True),
+        ]
         if key == seen:
-            return [queue, *[gr.skip()] * len(self.rest_outputs), seen]
+            return [queue, gr.skip(), gr.skip(), *plots, seen]
         stale = gr.update(visible=False) if seen is not None else gr.skip()
-        return [
-            queue, self.views.filtered_csv_button(*filter_values), stale,
-            *self.views.efficiency(eff_s, eff_t),
-            *self.views.lifelong(metric, models, editors), key,
-        ]  # fmt: skip
+        return [queue, views.filtered_csv_button(*filter_values), stale, *plots, key]
 
     def wire(self, app: gr.Blocks, timer: gr.Timer) -> None:
         """Page load and each tick first send the table, its CSV and the filter choices,
-        then (a second step) the queue, the plots and the all-results CSV's withdrawal."""
+        then (a second step) the queue, the drawn plots and the all-results CSV's
+        withdrawal."""
         table_outputs = [*self.table_outputs, self.status_line, self.last_key]
         rest_inputs = [
-            *self.board.filters, self.efficiency.setting, self.efficiency.tier,
-            *self.lifelong.inputs, self.rest_key,
+            *self.board.filters, *self.efficiency.inputs, *self.lifelong.inputs, self.rest_key,
         ]  # fmt: skip
         rest_outputs = [self.queue_table, *self.rest_outputs, self.rest_key]
         for trigger in (timer.tick, app.load):

@@ -147,3 +147,38 @@ def test_an_empty_or_tiny_board_has_the_boards_columns(rows, real_results, tmp_p
     assert list(narrow.columns)[: len(BOARD_COLUMNS)] == list(BOARD_COLUMNS)
     assert len(narrow) == rows * len(TIERS)
     store.close()
+
+
+def test_plots_are_drawn_when_their_tab_opens_and_kept_current_after(real_results, tmp_path):
+    """A page load's second step sends no figure (tick_rest calls redraw with drawn_only);
+    opening the tab draws; a refresh redraws drawn plots only when the results changed."""
+    import gradio as gr
+
+    from leaderboard.tabs import BoardViews
+    from leaderboard.tabs.efficiency import EfficiencyTab
+    from leaderboard.tabs.lifelong import LifelongTab
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store_results(store, real_results[:2])
+    views = BoardViews(BoardCache(LeaderboardService(store)))
+    key = views.cache.get()[0]
+
+    def skipped(outputs: list) -> bool:
+        return all(o == gr.skip() for o in outputs)
+
+    never_drawn = EfficiencyTab.redraw(views, "single", "overall", None, drawn_only=True)
+    assert skipped(never_drawn)
+    assert skipped(LifelongTab.redraw(views, "score", None, None, None, drawn_only=True))
+    *figures, shown = EfficiencyTab.redraw(views, "single", "overall", None, drawn_only=False)
+    assert shown == key and all(f is not None and f != gr.skip() for f in figures)
+    *curves, life_shown = LifelongTab.redraw(views, "score", None, None, None, drawn_only=False)
+    assert life_shown == key and curves[-1] is not None and curves[-1] != gr.skip()
+    assert skipped(EfficiencyTab.redraw(views, "single", "overall", key, drawn_only=True))
+    assert skipped(EfficiencyTab.redraw(views, "single", "overall", key, drawn_only=False))
+    store_results(store, real_results[2:])
+    new_key = views.cache.get()[0]
+    assert new_key != key
+    *_, shown = EfficiencyTab.redraw(views, "single", "overall", key, drawn_only=True)
+    *_, life_shown = LifelongTab.redraw(views, "score", None, None, key, drawn_only=True)
+    assert shown == new_key and life_shown == new_key
+    store.close()

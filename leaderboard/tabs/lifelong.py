@@ -1,9 +1,11 @@
 """The Lifelong tab: one metric (score, reliability, generality or locality) along lifelong
-runs' edits, on a log axis, the runs picked by model and by editor."""
+runs' edits, on a log axis, the runs picked by model and by editor. The curves are drawn when
+the tab is first opened (a page load does not send them) and kept current after."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -14,27 +16,60 @@ __all__ = ["LifelongTab", "build_lifelong_tab"]
 
 @dataclass(eq=False)
 class LifelongTab:
+    tab: gr.Tab
     metric: gr.Radio
     models: gr.Dropdown
     editors: gr.Dropdown
     plot: gr.Plot
+    shown: gr.State  # the results version the curves show (None: not drawn yet)
 
     @property
-    def inputs(self) -> list[gr.components.Component]:
-        return [self.metric, self.models, self.editors]
+    def inputs(self) -> list[Any]:
+        return [self.metric, self.models, self.editors, self.shown]
 
     @property
-    def outputs(self) -> list[gr.components.Component]:
-        return [self.models, self.editors, self.plot]
+    def outputs(self) -> list[Any]:
+        return [self.models, self.editors, self.plot, self.shown]
 
     def wire(self, views: BoardViews) -> None:
-        """A new metric, or picking models or editors, redraws the curves."""
-        for component in self.inputs:
-            component.input(views.lifelong, self.inputs, self.outputs, api_name=False)
+        """Opening the tab draws the curves unless they show the current results; a new
+        metric, or picking models or editors, redraws them."""
+
+        def opened(
+            metric: str, models: list[str] | None, editors: list[str] | None, shown: str | None
+        ) -> list[Any]:
+            return self.redraw(views, metric, models, editors, shown, drawn_only=False)
+
+        def picked(
+            metric: str, models: list[str] | None, editors: list[str] | None, _shown: str | None
+        ) -> list[Any]:
+            return self.redraw(views, metric, models, editors, None, drawn_only=False)
+
+        self.tab.select(opened, self.inputs, self.outputs, api_name=False)
+        for component in (self.metric, self.models, self.editors):
+            component.input(picked, self.inputs, self.outputs, api_name=False)
+
+    @staticmethod
+    def redraw(
+        views: BoardViews,
+        metric: str,
+        models: list[str] | None,
+        editors: list[str] | None,
+        shown: str | None,
+        *,
+        drawn_only: bool,
+    ) -> list[Any]:
+        """The model and editor choices, the figure and the results version they show, or
+        skips where they already show the current results (and, with `drawn_only`, where they
+        were never drawn)."""
+        key = views.cache.get()[0]
+        if shown == key or (drawn_only and shown is None):
+            return [gr.skip()] * 4
+        return [*views.lifelong(metric, models, editors), key]
 
 
 def build_lifelong_tab() -> LifelongTab:
-    with gr.Tab("Lifelong", id="lifelong"):
+    with gr.Tab("Lifelong", id="lifelong") as tab:
         with gr.Row():
             metric = gr.Radio(
                 list(LIFELONG_METRICS), value="reliability", label="Metric",
@@ -49,4 +84,5 @@ def build_lifelong_tab() -> LifelongTab:
                 elem_id="lifelong-editors",
             )  # fmt: skip
         plot = gr.Plot(elem_id="plot-lifelong")
-    return LifelongTab(metric, models, editors, plot)
+        shown = gr.State(None)
+    return LifelongTab(tab, metric, models, editors, plot, shown)
