@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import PurePath
 from typing import Any, Protocol
 
 import numpy as np
@@ -64,7 +63,9 @@ def short_name(model_id: str) -> str:
     """A hub id as is; a local folder by its name."""
     if is_hub_id(model_id) or ("/" not in model_id and "\\" not in model_id):
         return model_id
-    return PurePath(model_id).name
+    # PurePath(model_id).name without building a path (the board maps every model id)
+    parts = [part for part in model_id.split("/") if part not in ("", ".")]
+    return parts[-1] if parts else ""
 
 
 def model_link(model_id: str) -> str:
