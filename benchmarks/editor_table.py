@@ -41,6 +41,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--editors", nargs="*", default=None, help="default: every editor")
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument("--out", type=Path, required=True, help="folder for the result JSONs")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse a run's result JSON already under --out instead of running it again",
+    )
     return parser.parse_args()
 
 
@@ -72,6 +77,11 @@ def main() -> None:
     print(HEADER, flush=True)
     for editor in args.editors or editor_names():
         for setting in args.settings:
+            out = args.out / f"{Path(args.model).name}-{editor}-{setting}.json"
+            if args.resume and out.exists():
+                result = json.loads(out.read_text())
+                print(table_row(result), flush=True)
+                continue
             spec = RunSpec(
                 model=args.model,
                 revision=None,
@@ -89,8 +99,7 @@ def main() -> None:
                     bar.update(done - bar.n)
 
                 result = run_evaluation(spec, adapter=adapter, split_data=split, progress=progress)
-            name = f"{Path(args.model).name}-{editor}-{setting}.json"
-            write_result(result, args.out / name)
+            write_result(result, out)
             print(table_row(result), flush=True)
     summary = {"model": args.model, "pre_edit": result["pre_edit"]}
     print(json.dumps(summary), file=sys.stderr)
