@@ -4,7 +4,7 @@ and metrics can be tested in milliseconds without a real vision-language model."
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -125,10 +125,14 @@ class FakeAdapter:
         return text_ids, pixels, answer_ids, torch.tensor([len(a) for a in answers])
 
     def loss(self, probes: Sequence[Probe]) -> torch.Tensor:
+        (logits, targets), *_ = self.answer_logits(probes)
+        return nn.functional.cross_entropy(logits, targets)
+
+    def answer_logits(self, probes: Sequence[Probe]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         text_ids, pixels, answer_ids, lengths = self._inputs(probes)
         logits = self.model(text_ids, pixels, answer_ids)
         mask = torch.arange(answer_ids.shape[1])[None, :] < lengths[:, None]
-        return nn.functional.cross_entropy(logits[mask], answer_ids[mask])
+        yield logits[mask], answer_ids[mask]
 
     def score(self, probes: Sequence[Probe], batch_size: int = 16) -> list[ProbeScore]:
         self.score_modes.append(self.model.training)

@@ -214,6 +214,9 @@ class ToyAdapter:
         logits, targets = self._answer_logits(probes)
         return F.cross_entropy(logits, targets)
 
+    def answer_logits(self, probes: Sequence[Probe]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        yield self._answer_logits(probes)
+
     def score(self, probes: Sequence[Probe], batch_size: int = 16) -> list[ProbeScore]:
         was = self.model.training
         self.model.eval()

@@ -47,6 +47,11 @@ class FTConfig(EditorConfig):
     early_stop_loss: float = field(
         1e-2, "stop an edit once its loss is below this (0 = never)", min=0, max=100
     )
+    stop_when_reached: bool = field(
+        True,
+        "stop an edit once the target is the argmax at every answer position (the edit is "
+        "reached; further steps only spend the norm ball on what is already answered)",
+    )
 
     def check(self) -> None:
         check_layer_spec("layer", self.layer)
@@ -112,5 +117,6 @@ class FTEditor(Editor):
                 self.config.steps,
                 self.config.early_stop_loss,
                 after_step=project,
+                reached=step_loss.reached if self.config.stop_when_reached else None,
             )
         optimizer.zero_grad(set_to_none=True)

@@ -59,15 +59,17 @@ def optimise_steps(
     steps: int,
     early_stop_loss: float,
     after_step: Callable[[], None] | None = None,
+    reached: Callable[[], bool] | None = None,
 ) -> None:
     """Up to `steps` optimiser steps on `loss_fn()`: each clears the gradients, computes the
-    loss, stops before stepping once it is below `early_stop_loss`, else backpropagates, steps
-    and calls `after_step` (a projection, a rank update). Gradients of the last step are left
-    in place; the caller clears them when it is done."""
+    loss, stops before stepping once it is below `early_stop_loss` (or, given `reached`, once
+    that says the edit is reached: EditLoss.reached, the target the argmax at every answer
+    position), else backpropagates, steps and calls `after_step` (a projection, a rank
+    update). Gradients of the last step are left in place; the caller clears them."""
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn()
-        if loss.item() < early_stop_loss:
+        if loss.item() < early_stop_loss or (reached is not None and reached()):
             break
         loss.backward()
         optimizer.step()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from evaluator.models.answer_loss import mean_answer_loss
 from evaluator.models.families import PROJECTIONS, family_for
 from evaluator.models.probe import Probe, ProbeScore
 
@@ -192,18 +193,18 @@ class VLMAdapter:
 
     # what editors and metrics call
 
+    def answer_logits(self, probes: Sequence[Probe]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(logits [N, V], targets [N]) at the answer tokens of `probes`, one forward pass per
+        image-count group, as the groups are iterated."""
+        for group in self.image_count_groups(probes):
+            yield self._forward_answer_logits(self.encode([probes[i] for i in group]))
+
     def loss(self, probes: Sequence[Probe]) -> torch.Tensor:
         """Differentiable mean cross-entropy over all answer tokens of `probes` (one forward
         pass per image-count group; the caller chooses train or eval mode)."""
         if not probes:
             raise ValueError("loss() got no probes; pass at least one Probe")
-        total, count = torch.zeros(()), 0
-        for group in self.image_count_groups(probes):
-            logits, targets = self._forward_answer_logits(self.encode([probes[i] for i in group]))
-            part = nn.functional.cross_entropy(logits, targets, reduction="sum")
-            total = total.to(part.device) + part
-            count += targets.numel()
-        return total / count
+        return mean_answer_loss(self.answer_logits(probes))
 
     def score(self, probes: Sequence[Probe], batch_size: int = 16) -> list[ProbeScore]:
         """Teacher-forced scores per probe, in input order; batches of up to `batch_size` probes

@@ -15,13 +15,14 @@ replayed; the recorded tensors are released when the `with` block ends.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from evaluator.models.answer_loss import EditLoss
 from evaluator.models.families import FAMILIES
 
 if TYPE_CHECKING:
@@ -55,8 +56,8 @@ def replayable(adapter: VLMAdapter) -> bool:
     return getattr(adapter, "family", None) in {f.name for f in FAMILIES.values()}
 
 
-class FrozenPrefixLoss:
-    """Callable: the mean answer-token cross-entropy of `probes` (as `adapter.loss`), layers
+class FrozenPrefixLoss(EditLoss):
+    """EditLoss: the mean answer-token cross-entropy of `probes` (as `adapter.loss`), layers
     below `from_layer` run once at construction. Use through `frozen_prefix_loss`."""
 
     def __init__(self, adapter: VLMAdapter, probes: Sequence[Probe], from_layer: int) -> None:
@@ -75,6 +76,7 @@ class FrozenPrefixLoss:
             self._record(first, adapter.encode([probes[i] for i in group]))
             for group in adapter.image_count_groups(probes)
         ]
+        super().__init__(self.answer_logits)
 
     def _record(self, first: nn.Module, batch: dict[str, object]) -> _Recorded:
         adapter = self.adapter
@@ -108,14 +110,10 @@ class FrozenPrefixLoss:
             labels[rows, cols],
         )  # fmt: skip
 
-    def __call__(self) -> torch.Tensor:
-        total, count = torch.zeros(()), 0
+    def answer_logits(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(logits, targets) of each group, layers from L up run now."""
         for group in self.groups:
-            logits = self._answer_logits(group)
-            part = nn.functional.cross_entropy(logits, group.targets, reduction="sum")
-            total = total.to(part.device) + part
-            count += group.targets.numel()
-        return total / count
+            yield self._answer_logits(group), group.targets
 
     def run_first_layer(self) -> None:
         """Run only the first edited layer on the recorded inputs, for what a wrapper in it
@@ -141,13 +139,13 @@ class FrozenPrefixLoss:
 @contextlib.contextmanager
 def frozen_prefix_loss(
     adapter: VLMAdapter, probes: Sequence[Probe], from_layer: int | None
-) -> Iterator[Callable[[], torch.Tensor]]:
-    """Within the block, a loss function of `probes` equal to `adapter.loss(probes)` that runs
-    only layers `from_layer` and above per call (the rest once, on entry); `adapter.loss` itself
-    where `from_layer` is None, the family is not replayable or the adapter's `prefix_cache` is
-    off. The recorded tensors are dropped on exit."""
+) -> Iterator[EditLoss]:
+    """Within the block, an EditLoss of `probes` whose value equals `adapter.loss(probes)` and
+    that runs only layers `from_layer` and above per call (the rest once, on entry); the full
+    model per call where `from_layer` is None, the family is not replayable or the adapter's
+    `prefix_cache` is off. The recorded tensors are dropped on exit."""
     if from_layer is None or not getattr(adapter, "prefix_cache", False) or not replayable(adapter):
-        yield lambda: adapter.loss(probes)
+        yield EditLoss(lambda: adapter.answer_logits(probes))
         return
     loss = FrozenPrefixLoss(adapter, probes, from_layer)
     try:
