@@ -119,22 +119,65 @@ def test_the_library_reads_only_the_public_split(tiny_benchmark_dir, monkeypatch
     assert PublicCaseLibrary(tiny_benchmark_dir.parent / "none").public_cases() == ()
 
 
-def test_gallery_runs_are_written_apart_from_the_store_once(
+GALLERY_EDITORS = ("ike", "grace")  # a prompt editor and a trained one, both quick here
+
+
+def test_gallery_runs_on_a_zoo_model_are_valid_public_results_kept_apart_and_reused(
     tiny_llava_onevision_dir, tiny_benchmark_dir, tmp_path, monkeypatch
 ):
+    """run_gallery end to end on the tiny zoo model: one valid public-split result file per
+    (editor, setting) with the per-case predictions of one edit of each tier, written under
+    <home>/gallery and nowhere else; a second call with the same model revision and public
+    split runs nothing, and only a file of another revision would be run again."""
+    import evaluator.run
     from backend.gallery import run_gallery
+    from contract.names import SETTINGS, TASKS
+    from evaluator.benchmark import load_benchmark
+    from evaluator.result import validate_result
 
-    monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
-    out = tmp_path / "home" / "gallery"
-    made = run_gallery(tiny_llava_onevision_dir, tiny_benchmark_dir, ["ike"], per_tier=1)
-    assert made == 2
-    files = sorted(p.name for p in out.iterdir())
-    assert files == [f"mme-tiny-llava-onevision__ike__{s}.json" for s in ("lifelong", "single")]
-    runs = GalleryFolder(out).runs()
-    assert {r.setting for r in runs} == {"single", "lifelong"}
-    assert all(len(r.cases) == 2 for r in runs)  # one edit of each tier
-    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == ["gallery"]  # no store
-    assert run_gallery(tiny_llava_onevision_dir, tiny_benchmark_dir, ["ike"], per_tier=1) == 0
+    home = tmp_path / "home"
+    monkeypatch.setenv("MME_HOME", str(home))
+    made = run_gallery(tiny_llava_onevision_dir, tiny_benchmark_dir, GALLERY_EDITORS, per_tier=1)
+    assert made == len(GALLERY_EDITORS) * len(SETTINGS)
+    assert sorted(p.name for p in home.iterdir()) == ["gallery"]  # no store, nothing else
+    public = load_benchmark(str(tiny_benchmark_dir), GALLERY_SPLIT)
+    files = {}
+    for editor in GALLERY_EDITORS:
+        for setting in SETTINGS:
+            path = (
+                home / "gallery" / gallery_file_name(str(tiny_llava_onevision_dir), editor, setting)
+            )
+            result = json.loads(path.read_text())
+            validate_result(result)
+            assert (result["editor"]["name"], result["setting"]) == (editor, setting)
+            assert result["benchmark"]["split"] == GALLERY_SPLIT == "public"
+            assert result["benchmark"]["sha256"] == public.sha256
+            assert result["benchmark"]["edits"] == {tier: 1 for tier in TASKS}
+            assert sorted(c["tier"] for c in result["cases"]) == sorted(TASKS)
+            public_ids = {c.case_id for c in public.cases}
+            for case in result["cases"]:
+                assert case["case_id"] in public_ids and set(case["probes"]) == set(PROBE_KINDS)
+                assert case["probes"]["edit"]["expected"] in "ABCDEFGH"
+            files[path] = path.stat().st_mtime_ns
+    assert len(GalleryFolder(home / "gallery").runs(public.sha256)) == len(files)
+
+    ran = []
+
+    def spy(spec, **_):
+        ran.append((spec.editor, spec.setting))
+        raise RuntimeError("not run again in this test")  # logged and skipped by run_gallery
+
+    monkeypatch.setattr(evaluator.run, "run_evaluation", spy)
+    again = run_gallery(tiny_llava_onevision_dir, tiny_benchmark_dir, GALLERY_EDITORS, per_tier=1)
+    assert (again, ran) == (0, [])
+    assert {p: p.stat().st_mtime_ns for p in files} == files  # reused, not rewritten
+
+    stale = next(iter(files))
+    old = json.loads(stale.read_text())
+    old["model"]["revision"] = "0" * 64  # as if written by an earlier build of the model
+    stale.write_text(json.dumps(old))
+    run_gallery(tiny_llava_onevision_dir, tiny_benchmark_dir, GALLERY_EDITORS, per_tier=1)
+    assert ran == [(old["editor"]["name"], old["setting"])]  # that one only is run again
 
 
 class FakeEvaluations:
