@@ -17,6 +17,16 @@ COMPARED_METRICS: tuple[str, ...] = ("score", *HEADLINE_METRICS)
 _SEP = "|"  # between a run's request id and its setting in a choice's value
 
 
+def run_label(model_id: str, editor: str, config_short: str, setting: str) -> str:
+    """How a run is named in the Compare tab's choices: "model · editor · config · setting"."""
+    return f"{short_name(model_id)} · {editor} · {config_short} · {setting}"
+
+
+def choice_value(request_id: int, setting: str) -> str:
+    """The value of a run's choice: "request_id|setting" (parse_choice reads it back)."""
+    return f"{int(request_id)}{_SEP}{setting}"
+
+
 def run_choices(frame: pd.DataFrame) -> list[tuple[str, str]]:
     """(label, value) per run on the board, newest benchmark first as the frame orders it:
     label "model · editor · config · setting", value "request_id|setting"."""
@@ -25,11 +35,23 @@ def run_choices(frame: pd.DataFrame) -> list[tuple[str, str]]:
     runs = frame.drop_duplicates(["request_id", "setting"])
     return [
         (
-            f"{short_name(r.model_id)} · {r.editor} · {r.config_short} · {r.setting}",
-            f"{int(r.request_id)}{_SEP}{r.setting}",
+            run_label(r.model_id, r.editor, r.config_short, r.setting),
+            choice_value(r.request_id, r.setting),
         )
         for r in runs.itertuples()
     ]
+
+
+def partner_choice(view: pd.DataFrame, request_id: int, setting: str) -> str | None:
+    """The run a selected row is first compared with: the top row of `view` (a ranked
+    leaderboard view) other than that row itself, i.e. the leader, or the runner-up when the
+    row is the leader; None when the view holds no other run."""
+    if view.empty or "request_id" not in view:
+        return None
+    for r in view.itertuples():
+        if (int(r.request_id), str(r.setting)) != (int(request_id), setting):
+            return choice_value(r.request_id, r.setting)
+    return None
 
 
 def parse_choice(value: str | None) -> tuple[int, str] | None:

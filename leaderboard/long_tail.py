@@ -92,3 +92,39 @@ def by_type_frame(rows: Iterable[ResultLike]) -> pd.DataFrame:
     frame["n"] = frame["n"].astype("Int64")
     frame["too_few_edits"] = frame["too_few_edits"].astype(bool)
     return frame
+
+
+def _md_text(value: object) -> str:
+    """A value as the text of one markdown table cell (no pipes, no line breaks)."""
+    return " ".join(str(value).split()).replace("|", "/")
+
+
+def _breakdown_cell(line: Mapping[str, Any], metric: str) -> str:
+    mean, lo, hi = (line[f"{metric}{suffix}"] for suffix in ("", "_lo", "_hi"))
+    if pd.isna(mean):
+        return "n/a"
+    if pd.isna(lo) or pd.isna(hi):
+        return f"{mean:.3f}"
+    return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def type_breakdown_markdown(result: Mapping[str, Any], label: str) -> str:
+    """One run's per-question-type numbers (its `metrics_by_type`) as a markdown table: the
+    type, its tier, its edits and each of TYPE_METRICS as mean [95% interval]; a type with too
+    few edits for an interval says so instead of a number, as the heatmap's blank cell does."""
+    head = f"**Per question type**: {_md_text(label)}"
+    by_type = result.get("metrics_by_type")
+    if not isinstance(by_type, Mapping) or not by_type:
+        return f"{head}\n\nThis result records no per-question-type metrics (schema 3 has them)."
+    lines = [
+        head,
+        "",
+        "| question type | tier | edits | " + " | ".join(TYPE_METRICS) + " |",
+        "|---|---|---|" + "---|" * len(TYPE_METRICS),
+    ]
+    for line in _type_lines({}, by_type):
+        few = bool(line["too_few_edits"])
+        cells = ["too few edits" if few else _breakdown_cell(line, m) for m in TYPE_METRICS]
+        name, tier, n = (_md_text(line[k]) for k in ("type", "tier", "n"))
+        lines.append(f"| {name} | {tier} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -35,6 +35,7 @@ from leaderboard.tabs import (
     EfficiencyTab,
     LeaderboardTab,
     LifelongTab,
+    RowJumps,
     build_about_tab,
     build_cases_tab,
     build_compare_tab,
@@ -121,7 +122,7 @@ def build_ui(
         timer = gr.Timer(refresh_s)
         last_key = gr.State(None)  # the results the table shows
         rest_key = gr.State(None)  # the results the CSVs and plots show
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             board = build_leaderboard_tab()
             efficiency = build_efficiency_tab()
             lifelong = build_lifelong_tab()
@@ -137,6 +138,7 @@ def build_ui(
         lifelong.wire(views)
         long_tail.wire(views)
         compare.wire(views, gallery)
+        RowJumps(tabs, board, long_tail, compare).wire(views, gallery)
         cases.wire(gallery)
         board.wire_all_results(views)
         refresh = _Refresh(

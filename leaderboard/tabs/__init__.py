@@ -10,6 +10,7 @@ from leaderboard.tabs.leaderboard_tab import LeaderboardTab, build_leaderboard_t
 from leaderboard.tabs.lifelong import LifelongTab, build_lifelong_tab
 from leaderboard.tabs.long_tail import LongTailTab, build_long_tail_tab
 from leaderboard.tabs.queue import build_queue_tab
+from leaderboard.tabs.row_jumps import RowJumps
 from leaderboard.tabs.submit import SubmitTab, build_submit_tab
 from leaderboard.tabs.views import BoardViews
 
@@ -21,6 +22,7 @@ __all__ = [
     "LeaderboardTab",
     "LifelongTab",
     "LongTailTab",
+    "RowJumps",
     "SubmitTab",
     "build_about_tab",
     "build_cases_tab",

@@ -1,7 +1,9 @@
 """The Compare tab: pick two runs on the board and a task tier; their headline metrics side by
 side with the difference and whether the 95% intervals overlap; below, the public-split cases
 each run fixed or broke, from the gallery run of the same model, editor, config and setting
-(the board's runs are on the hidden split, whose cases are never shown)."""
+(the board's runs are on the hidden split, whose cases are never shown). A leaderboard row's
+"Compare" button opens it with that row as A and the top other row as B
+(leaderboard.tabs.row_jumps)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The Leaderboard tab: filters, the ranked table, a row's details and the CSV downloads."""
+"""The Leaderboard tab: filters, the ranked table, a row's details (with buttons to its
+per-type breakdown and to a comparison, leaderboard.tabs.row_jumps) and the CSV downloads."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 from contract.names import SETTINGS, TIERS
 from leaderboard.columns import default_visible, hideable, label_of
+from leaderboard.compare import run_label
 from leaderboard.csv_export import write_all_results_csv, write_result_json
 from leaderboard.table import (
     SIZE_CHOICES,
@@ -40,6 +43,9 @@ class LeaderboardTab:
     filtered_btn: gr.DownloadButton
     all_prepare: gr.Button
     all_btn: gr.DownloadButton
+    picked: gr.State  # the selected row's run (picked_run), None before a selection
+    to_long_tail: gr.Button
+    to_compare: gr.Button
 
     @property
     def filters(self) -> list[gr.components.Component]:
@@ -65,9 +71,8 @@ class LeaderboardTab:
             views.filtered_csv_button, filters, self.filtered_btn, api_name=False,
             trigger_mode="always_last",
         )  # fmt: skip
-        self.table.select(
-            RowDetail(views).detail, filters, [self.details, self.result_btn], api_name=False
-        )
+        outputs = [self.details, self.result_btn, self.picked, self.to_long_tail, self.to_compare]
+        self.table.select(RowDetail(views).detail, filters, outputs, api_name=False)
 
     def wire_all_results(self, views: BoardViews) -> None:
         """Prepare all results: writes the all-results CSV and shows its download button."""
@@ -113,13 +118,21 @@ def build_leaderboard_tab() -> LeaderboardTab:
             elem_id="leaderboard-table",
             label=TABLE_LABEL,
         )
+        with gr.Row():
+            to_long_tail = gr.Button(
+                "Per-type breakdown (Long tail) →", elem_id="row-long-tail", visible=False
+            )
+            to_compare = gr.Button(
+                "Compare with another row →", elem_id="row-compare", visible=False
+            )
+            result_btn = gr.DownloadButton(
+                "Download this row's result (JSON)", elem_id="download-result", visible=False
+            )
         details = gr.Markdown(
             "Select a row to see its intervals, provenance and how to reproduce it.",
             elem_id="row-details",
         )
-        result_btn = gr.DownloadButton(
-            "Download this row's result (JSON)", elem_id="download-result", visible=False
-        )
+        picked = gr.State(None)  # inside the tab: a gr.Tabs may hold only gr.Tab children
         with gr.Row():
             filtered_btn = gr.DownloadButton(
                 "Download this table (CSV)", elem_id="download-filtered", interactive=False
@@ -133,8 +146,7 @@ def build_leaderboard_tab() -> LeaderboardTab:
             )
     return LeaderboardTab(
         setting, tier, search, types, editors, columns, sizes, table, details, result_btn,
-        filtered_btn,
-        all_prepare, all_btn,
+        filtered_btn, all_prepare, all_btn, picked, to_long_tail, to_compare,
     )  # fmt: skip
 
 
@@ -152,27 +164,44 @@ class RowDetail:
         columns: list[str] | None,
         sizes: list[str] | None,
         evt: gr.SelectData,
-    ) -> tuple[str, dict[str, Any]]:
-        """Intervals, provenance and the reproduction recipe of the clicked row, and its result
-        JSON to download, found by its identifying cells (the browser may have re-sorted the
+    ) -> tuple[str, dict[str, Any], dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
+        """Intervals, provenance and the reproduction recipe of the clicked row, its result JSON
+        to download, the row's run (for the per-type and compare buttons) and those buttons,
+        shown. The row is found by its identifying cells (the browser may have re-sorted the
         table, so the row index alone is not enough)."""
         view = self.views.current_view(setting, tier, types, editors, search, sizes)
         headers = list(display_frame(view.head(0), columns).columns)
         cells = dict(zip(headers, evt.row_value or [], strict=False))
         keys = ("model", "editor", "config_short")
         shown = display_frame(view, columns)
+        hidden = gr.update(visible=False)
         for i in range(len(view)):
             if all(str(cells.get(label_of(k))) == str(shown[label_of(k)].iloc[i]) for k in keys):
                 if not is_board_frame(view):
-                    return interval_details(view, i), gr.update(visible=False)
+                    return interval_details(view, i), hidden, None, hidden, hidden
                 line = view.iloc[i]  # a narrow line: read its one full result
                 full = self.views.cache.result(int(line["request_id"]), str(line["setting"]))
                 if full is not None:
                     text = interval_details(detail_frame(full, str(line["tier"])), 0)
                     stem = f"result-{int(line['request_id'])}-{line['setting']}"
                     path = write_result_json(dict(full.result), stem)
-                    return text, gr.update(value=str(path), visible=True)
-        return interval_details(view, -1), gr.update(visible=False)
+                    shown_btn = gr.update(visible=True)
+                    download = gr.update(value=str(path), visible=True)
+                    return text, download, picked_run(line), shown_btn, shown_btn
+        return interval_details(view, -1), hidden, None, hidden, hidden
+
+
+def picked_run(line: pd.Series) -> dict[str, Any]:
+    """A selected board line's run, as the row's buttons need it: request id, setting, tier,
+    model id and its label in the Compare tab's choices."""
+    label = run_label(line["model_id"], line["editor"], line["config_short"], line["setting"])
+    return {
+        "request_id": int(line["request_id"]),
+        "setting": str(line["setting"]),
+        "tier": str(line["tier"]),
+        "model_id": str(line["model_id"]),
+        "label": label,
+    }
 
 
 @dataclass(eq=False)

@@ -1,7 +1,9 @@
 """The Long tail tab: for one model and setting, editors by question type (modality, organ,
 finding and each reasoning type), one metric's mean per cell with its interval and n on hover;
 a type with too few edits for an interval is a blank cell that says so. The per-type CSV holds
-every result's numbers. Drawn when the tab is opened or a choice changes."""
+every result's numbers. Drawn when the tab is opened or a choice changes. A leaderboard row's
+"Per-type breakdown" button opens it on that row's model and setting, with the row's own numbers
+per type under the heatmap (leaderboard.tabs.row_jumps)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class LongTailTab:
     metric: gr.Radio
     plot: gr.Plot
     csv_btn: gr.DownloadButton
+    row: gr.Markdown  # a leaderboard row's own per-type numbers, when opened from the row
 
     @property
     def inputs(self) -> list[gr.components.Component]:
@@ -52,5 +55,6 @@ def build_long_tail_tab() -> LongTailTab:
             setting = gr.Radio(list(SETTINGS), value=SETTINGS[0], label="Setting")
             metric = gr.Radio(list(TYPE_METRICS), value=TYPE_METRICS[0], label="Metric")
         plot = gr.Plot(elem_id="plot-long-tail")
+        row = gr.Markdown(elem_id="long-tail-row")
         csv_btn = gr.DownloadButton("Download the per-type CSV", elem_id="long-tail-csv")
-    return LongTailTab(tab, model, setting, metric, plot, csv_btn)
+    return LongTailTab(tab, model, setting, metric, plot, csv_btn, row)
