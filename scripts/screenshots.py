@@ -7,24 +7,32 @@ chromium. Not a test; the browser tests check the same views.
 
 The Cases tab shows a built benchmark's public split (`--benchmark`, default
 data/benchmark/multimededit-mini) and the public-split runs of a gallery folder (`--gallery`,
-default data/gallery). `--tabs Cases` photographs only the tabs named.
+default data/gallery). `--tabs Cases` photographs only the tabs named. The Compare tab compares
+the runs whose labels ("model · editor · config · setting") match the two regular expressions
+of `--compare` (default: the first two runs offered); the cases each fixed or broke come from
+gallery runs of the same model revision, editor, config and setting.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from contract.names import SETTINGS  # noqa: E402
 from submissions import Store, SubmissionRecord  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,6 +49,7 @@ TABS = {
     "Efficiency": ("efficiency", "#plot-latency .js-plotly-plot"),
     "Lifelong": ("lifelong", "#plot-lifelong .js-plotly-plot"),
     "Long tail": ("long-tail", "#plot-long-tail .js-plotly-plot"),
+    "Compare": ("compare", "#compare-table:has-text('intervals overlap')"),
     "Cases": ("cases", "#case-card:has-text('Question'), #case-card:has-text('not built')"),
     "Submit": ("submit", "#submit-button"),
     "Queue": ("queue", "body"),
@@ -59,6 +68,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gallery", type=Path, default=Path("data/gallery"))
     parser.add_argument(
         "--tabs", nargs="+", choices=list(TABS), default=list(TABS), help="the tabs to photograph"
+    )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        default=("", ""),
+        help="regular expressions matched against the Compare tab's run labels",
+    )
+    parser.add_argument(
+        "--compare-height", type=int, default=1750, help="pixels of the Compare tab's picture"
     )
     return parser.parse_args()
 
@@ -116,8 +135,30 @@ def served(store: Store, url: str, port: int, benchmark: Path, gallery: Path) ->
         app.close()
 
 
-def photograph(base_url: str, out: Path, tabs: list[str]) -> list[Path]:
-    """One PNG per tab named in `tabs` (the visible part of the page), in TABS order."""
+def pick_runs(page: Page, patterns: tuple[str, str]) -> None:
+    """In the Compare tab, pick as run A and run B the first runs whose labels match the two
+    patterns (an empty pattern: the first run, then the second, offered)."""
+    for index, (box, pattern) in enumerate(
+        zip(("#compare-a", "#compare-b"), patterns, strict=True)
+    ):
+        page.locator(f"{box} input").click()
+        options = page.get_by_role("option")
+        options.first.wait_for()
+        if pattern:
+            options.filter(has_text=re.compile(pattern)).first.click()
+        else:
+            options.nth(index).click()
+
+
+def photograph(
+    base_url: str,
+    out: Path,
+    tabs: list[str],
+    compare: tuple[str, str] = ("", ""),
+    compare_height: int = 1750,
+) -> list[Path]:
+    """One PNG per tab named in `tabs` (the visible part of the page; the Compare tab's top
+    `compare_height` pixels, so that its cases show below the metrics), in TABS order."""
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -132,10 +173,16 @@ def photograph(base_url: str, out: Path, tabs: list[str]) -> list[Path]:
             if label not in tabs:
                 continue
             page.get_by_role("tab", name=label).click()
+            if label == "Compare":
+                pick_runs(page, compare)
             page.wait_for_selector(ready)
             page.wait_for_timeout(1500)  # let plots finish their transitions
             path = out / f"{name}.png"
-            page.screenshot(path=str(path))
+            if label == "Compare":
+                clip = {"x": 0, "y": 0, "width": 1400, "height": compare_height}
+                page.screenshot(path=str(path), full_page=True, clip=clip)
+            else:
+                page.screenshot(path=str(path))
             written.append(path)
         browser.close()
     return written
@@ -149,7 +196,10 @@ def main() -> int:
         if args.results:
             print(f"stored {store_result_files(store, args.results)} request(s)")
         with served(store, url, args.port, args.benchmark, args.gallery) as base_url:
-            for path in photograph(base_url, args.out, args.tabs):
+            shots = photograph(
+                base_url, args.out, args.tabs, tuple(args.compare), args.compare_height
+            )
+            for path in shots:
                 print(path)
         store.close()
     return 0
