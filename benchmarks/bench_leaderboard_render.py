@@ -73,9 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fill a new database on a throw-away PostgreSQL cluster started for this run",
     )
-    parser.add_argument(
-        "--reuse", action="store_true", help="reuse the copies already in --store"
-    )
+    parser.add_argument("--reuse", action="store_true", help="reuse the copies already in --store")
     parser.add_argument("--browser", action="store_true", help="also time the tab in chromium")
     parser.add_argument("--port", type=int, default=7899, help="port of the app (127.0.0.1)")
     parser.add_argument(
@@ -219,9 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         summary |= fill_store(store, real, args.rows, args.reuse)
         writes = time_writes(store, real, WRITE_SAMPLES)
         summary["write"] = statistics.mean(writes)
-        print(f"{'save_result (one result, store time), mean of ' + str(len(writes)):<56} "
-              f"{summary['write'] * 1000:8.2f} ms  p50 {statistics.median(writes) * 1000:.2f}"
-              f" ms  p95 {sorted(writes)[int(0.95 * len(writes))] * 1000:.2f} ms")
+        print(
+            f"{'save_result (one result, store time), mean of ' + str(len(writes)):<56} "
+            f"{summary['write'] * 1000:8.2f} ms  p50 {statistics.median(writes) * 1000:.2f}"
+            f" ms  p95 {sorted(writes)[int(0.95 * len(writes))] * 1000:.2f} ms"
+        )
 
         def read_board():
             board = store.board_rows()
