@@ -136,6 +136,9 @@ class WiseSideMemory(LayerWrapper):
         self.threshold = float("inf")
         self.editing = False
         self.margins: torch.Tensor | None = None
+        # while editing: the main layer's output at the last prompt positions, by labels tensor
+        # (the layer and its input are frozen, so a replayed batch gives the same rows)
+        self.main_rows: dict[int, tuple[object, torch.Tensor]] = {}
 
     def side(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         bias = getattr(self.layer, "bias", None)
@@ -143,13 +146,13 @@ class WiseSideMemory(LayerWrapper):
         return out
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        main = self.layer(hidden)
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         pos = self.positions(hidden)
         if self.editing:
             out = self.side(hidden, self.current)
-            self.margins = (out[rows, pos] - main[rows, pos].float()).norm(dim=-1)
-            return out.to(main.dtype)
+            self.margins = (out[rows, pos] - self._main_rows(hidden, rows, pos)).norm(dim=-1)
+            return out.to(hidden.dtype)
+        main = self.layer(hidden)
         candidates = [*self.memories, self.current.detach()]
         outs = [self.side(hidden, w) for w in candidates]
         margins = torch.stack([(o[rows, pos] - main[rows, pos].float()).norm(dim=-1) for o in outs])
@@ -159,6 +162,21 @@ class WiseSideMemory(LayerWrapper):
             return main
         chosen = torch.stack(outs)[index, rows].to(main.dtype)
         return torch.where(routed[:, None, None], chosen, main)
+
+    def _main_rows(
+        self, hidden: torch.Tensor, rows: torch.Tensor, pos: torch.Tensor
+    ) -> torch.Tensor:
+        """The main layer's float output at the last prompt positions of `hidden`'s batch,
+        computed once per labels tensor while editing (the main weights never train)."""
+        labels = self.adapter.active_labels
+        seen = self.main_rows.get(id(labels)) if labels is not None else None
+        if seen is not None and seen[0] is labels:
+            return seen[1]
+        with torch.no_grad():
+            found = self.layer(hidden)[rows, pos].float()
+        if labels is not None:
+            self.main_rows[id(labels)] = (labels, found)
+        return found
 
 
 @register_editor("wise")
@@ -237,6 +255,7 @@ class WISEEditor(Editor):
         weight = memory.current
         optimizer = torch.optim.SGD([weight], lr=c.edit_lr)
         memory.editing = True
+        memory.main_rows.clear()
         try:
             with (
                 only_trainable(self.adapter.model, [weight]),
@@ -282,6 +301,7 @@ class WISEEditor(Editor):
                     self.edit_margins.append(float(memory.margins.mean()))
         finally:
             memory.editing = False
+            memory.main_rows.clear()
             optimizer.zero_grad(set_to_none=True)
 
     def reset(self) -> None:
