@@ -4,8 +4,11 @@ CSV download holds the visible rows. A screenshot of each tab goes to test-artif
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.request import urlopen
 
 import pandas as pd
@@ -15,6 +18,9 @@ from leaderboard.columns import label_of
 from leaderboard.long_tail import QUESTION_TYPES
 from submissions import Store
 from tests.app_support import serve_app, store_results
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -45,24 +51,31 @@ def base_url(real_results, tmp_path, monkeypatch, tiny_llava_onevision_dir):
         yield base + "/"
 
 
-@pytest.fixture
-def page(base_url):
+@contextlib.contextmanager
+def chromium_page(url: str) -> Iterator[Page]:
+    """Debian's chromium, headless, on `url` (downloads accepted); closed on exit."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            viewport={"width": 1500, "height": 1100}, accept_downloads=True
-        )
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(base_url)
-        page.wait_for_selector(f"{TABLE} .virtual-row [role=gridcell]")
         try:
+            context = browser.new_context(
+                viewport={"width": 1500, "height": 1100}, accept_downloads=True
+            )
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url)
             yield page
         finally:
             browser.close()
+
+
+@pytest.fixture
+def page(base_url):
+    with chromium_page(base_url) as page:
+        page.wait_for_selector(f"{TABLE} .virtual-row [role=gridcell]")
+        yield page
 
 
 def _column(page, label: str) -> list[str]:

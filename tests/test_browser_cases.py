@@ -5,15 +5,18 @@ a run has no public-split predictions. Servers on 127.0.0.1, closed at the end."
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from submissions import Store
 from tests.app_support import serve_app, store_results
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+from tests.test_browser import ARTIFACTS, chromium_page
 
 pytestmark = pytest.mark.browser
 
@@ -30,32 +33,38 @@ def crafted_run(result: dict) -> dict:
     return out
 
 
-@pytest.fixture
-def app_page(real_results, tiny_results, tiny_benchmark_dir, tmp_path, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
+@contextlib.contextmanager
+def served_with_gallery(
+    results: list[dict], gallery_run: dict, benchmark_dir: Path, home: Path
+) -> Iterator[str]:
+    """The app over a store of `results` and a gallery folder holding `gallery_run` (a
+    public-split run on `benchmark_dir`'s cases); yields its URL, stops it on exit."""
     from backend.gallery import PublicCaseLibrary
     from leaderboard.cases import Gallery
 
-    home = tmp_path / "home"
-    monkeypatch.setenv("MME_HOME", str(home))
     (home / "gallery").mkdir(parents=True)
-    run = crafted_run(tiny_results[("ike", "single")])
-    (home / "gallery" / "ike.json").write_text(json.dumps(run))
+    (home / "gallery" / "ike.json").write_text(json.dumps(gallery_run))
     url = f"sqlite:///{home / 'store.db'}"
     store = Store(url)
-    store_results(store, real_results)
-    gallery = Gallery.at(PublicCaseLibrary(tiny_benchmark_dir), home / "gallery")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with serve_app(store, url, gallery=gallery) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(base + "/")
-            yield page, run["cases"][0]
-        finally:
-            browser.close()
+    store_results(store, results)
+    gallery = Gallery.at(PublicCaseLibrary(benchmark_dir), home / "gallery")
+    try:
+        with serve_app(store, url, gallery=gallery) as base:
+            yield base + "/"
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def app_page(real_results, tiny_results, tiny_benchmark_dir, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("MME_HOME", str(home))
+    run = crafted_run(tiny_results[("ike", "single")])
+    with (
+        served_with_gallery(real_results, run, tiny_benchmark_dir, home) as url,
+        chromium_page(url) as page,
+    ):
+        yield page, run["cases"][0]
 
 
 def test_the_cases_tab_shows_a_public_case_and_the_answers_before_and_after(app_page):

@@ -6,15 +6,12 @@ three clicks from selecting the row. Every click goes through one counter; the s
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
 from leaderboard.compare import run_label
-from submissions import Store
-from tests.app_support import serve_app, store_results
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
-from tests.test_browser_cases import crafted_run
+from tests.test_browser import ARTIFACTS, chromium_page
+from tests.test_browser_cases import crafted_run, served_with_gallery
 
 pytestmark = pytest.mark.browser
 TABLE = "#leaderboard-table"
@@ -70,32 +67,16 @@ def app(real_results, tiny_results, tiny_benchmark_dir, tmp_path, monkeypatch):
     """The app over the tiny results (ike, ft and grace on the tiny zoo model, both settings;
     ike single again as a second model's) and a gallery holding a public-split run of ike
     single that fixed and broke a case; chromium on it."""
-    from playwright.sync_api import sync_playwright
-
-    from backend.gallery import PublicCaseLibrary
-    from leaderboard.cases import Gallery
-
     home = tmp_path / "home"
     monkeypatch.setenv("MME_HOME", str(home))
-    (home / "gallery").mkdir(parents=True)
     gallery_run = crafted_run(tiny_results[("ike", "single")])
-    (home / "gallery" / "ike.json").write_text(json.dumps(gallery_run))
-    url = f"sqlite:///{home / 'store.db'}"
-    store = Store(url)
-    store_results(store, [*real_results, other_model(tiny_results[("ike", "single")])])
-    gallery = Gallery.at(PublicCaseLibrary(tiny_benchmark_dir), home / "gallery")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with serve_app(store, url, gallery=gallery) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(base + "/")
-            page.wait_for_selector(f"{TABLE} .virtual-row [role=gridcell]")
-            yield page
-        finally:
-            browser.close()
-            store.close()
+    results = [*real_results, other_model(tiny_results[("ike", "single")])]
+    with (
+        served_with_gallery(results, gallery_run, tiny_benchmark_dir, home) as url,
+        chromium_page(url) as page,
+    ):
+        page.wait_for_selector(f"{TABLE} .virtual-row [role=gridcell]")
+        yield page
 
 
 def label_of_result(result: dict) -> str:
