@@ -59,7 +59,7 @@ def _counted_steps(monkeypatch) -> list[int]:
 
 
 def test_an_edit_stops_once_the_target_is_the_argmax_and_is_reached(monkeypatch):
-    """stop_when_reached (the default) stops at the first loss evaluation whose answer tokens
+    """stop_when_reached stops at the first loss evaluation whose answer tokens
     are all the target's argmax: fewer steps than the budget, and the edit still holds. Off,
     the same edit runs every step (its loss never falls below early_stop_loss = 0 here)."""
     from tests.test_editors_common import case_probe, edited_score
