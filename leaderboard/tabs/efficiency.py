@@ -52,8 +52,8 @@ class EfficiencyTab:
         """The plots and the results version they show, or skips where they already show the
         current results (and, with `drawn_only`, where they were never drawn: a refresh keeps
         drawn plots current and leaves the others for the tab's first opening)."""
-        key = views.cache.get()[0]
-        if shown == key or (drawn_only and shown is None):
+        key = views.stale_key(shown, drawn_only=drawn_only)
+        if key is None:
             return [gr.skip(), gr.skip(), gr.skip()]
         return [*views.efficiency(setting, tier), key]
 

@@ -62,8 +62,8 @@ class LifelongTab:
         """The model and editor choices, the figure and the results version they show, or
         skips where they already show the current results (and, with `drawn_only`, where they
         were never drawn)."""
-        key = views.cache.get()[0]
-        if shown == key or (drawn_only and shown is None):
+        key = views.stale_key(shown, drawn_only=drawn_only)
+        if key is None:
             return [gr.skip()] * 4
         return [*views.lifelong(metric, models, editors), key]
 

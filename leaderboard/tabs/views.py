@@ -54,6 +54,15 @@ class BoardViews:
             self._computed[key] = value
         return value
 
+    def stale_key(self, shown: str | None, *, drawn_only: bool) -> str | None:
+        """The current results version when a tab's plots showing `shown` must be (re)drawn,
+        else None: they already show it, or (with `drawn_only`, a refresh) they were never
+        drawn and wait for their tab's first opening."""
+        key = self.cache.get()[0]
+        if shown == key or (drawn_only and shown is None):
+            return None
+        return key
+
     def current_view(
         self,
         setting: str,
