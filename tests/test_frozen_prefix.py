@@ -13,7 +13,7 @@ import torch
 
 from evaluator.editors.probes import edit_probe
 from evaluator.editors.trained import locality_probes
-from evaluator.editors.training import model_mode
+from evaluator.editors.training import model_mode, only_trainable
 from evaluator.models.frozen_prefix import FrozenPrefixLoss, frozen_prefix_loss, replayable
 from tests.test_editors_common import edited_score, make_editor_from
 
@@ -45,16 +45,23 @@ def _probes(case) -> list:
     return [edit_probe(case.edit()), *locality_probes(case)]
 
 
-def test_the_loss_and_its_gradients_equal_the_full_models_at_every_layer(zoo):
+@pytest.mark.parametrize("memo", [False, True], ids=["layers", "layers+memo"])
+def test_the_loss_and_its_gradients_equal_the_full_models_at_every_layer(zoo, memo):
     adapter, _, public = zoo
     probes = _probes(public[0])
     assert len(adapter.image_count_groups(probes)) > 1  # text-only and image probes both
     with model_mode(adapter.model, False):
         for layer in range(adapter.num_layers):
-            params = list(adapter.get_module(adapter.module_name(layer, "mlp.down")).parameters())
+            down = adapter.get_module(adapter.module_name(layer, "mlp.down"))
+            params = list(down.parameters())
             full = adapter.loss(probes)
             full_grads = torch.autograd.grad(full, params)
-            with frozen_prefix_loss(adapter, probes, layer) as loss:
+            edited = [down] if memo else []
+            with (
+                only_trainable(adapter.model, params),
+                frozen_prefix_loss(adapter, probes, layer, edited) as loss,
+            ):
+                assert all(bool(g.memo and g.memo.outputs) == memo for g in loss.groups)
                 assert isinstance(loss, FrozenPrefixLoss)
                 for _ in range(2):  # the recorded prefix serves every call
                     cached = loss()
@@ -110,3 +117,117 @@ def test_each_editor_edits_bit_for_bit_the_same_and_runs_the_prefix_once(zoo, na
     assert all(torch.equal(state_on[k], state_off[k]) for k in state_on)
     assert scores_on == scores_off  # ProbeScore: argmax, token accuracy, exact log-prob
     assert calls_on < calls_off, (calls_on, calls_off)
+
+
+def _calls(module: torch.nn.Module) -> list[int]:
+    """How often `module` is called (a replayed call counts: hooks still run)."""
+    calls = [0]
+    module.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def _runs(module: torch.nn.Module) -> list[int]:
+    """How often `module`'s own forward runs (a replayed call does not count)."""
+    runs, forward = [0], module.forward
+
+    def counted(*args: object, **kwargs: object) -> object:
+        runs[0] += 1
+        return forward(*args, **kwargs)
+
+    module.forward = counted
+    return runs
+
+
+def test_the_edited_layers_calls_before_the_edited_module_run_once_per_edit(zoo):
+    adapter, _, public = zoo
+    probes = _probes(public[0])
+    layer = adapter.num_layers - 1
+    decoder = adapter.get_module(adapter.layers_path)[layer]
+    down = adapter.get_module(adapter.module_name(layer, "mlp.down"))
+    names = {id(m): n for n, m in decoder.named_modules()}
+    with (
+        model_mode(adapter.model, False),
+        only_trainable(adapter.model, list(down.parameters())),
+        frozen_prefix_loss(adapter, probes, layer, [down]) as loss,
+    ):
+        assert isinstance(loss, FrozenPrefixLoss)
+        for group in loss.groups:
+            assert group.memo is not None
+            kept = {names[id(m)] for m in group.memo.outputs}
+            # everything of the layer upstream of the down projection, nothing inside or after it
+            assert {"self_attn", "mlp.gate_proj", "mlp.up_proj"} <= kept, kept
+            assert not any(name.startswith("mlp.down") for name in kept), kept
+        query, projection, edited = (
+            _calls(decoder.self_attn.q_proj), _runs(decoder.mlp.up_proj), _calls(down)
+        )  # fmt: skip
+        try:
+            for _ in range(3):
+                loss()
+        finally:
+            for module in (decoder.self_attn.q_proj, down):
+                module._forward_pre_hooks.clear()
+            del decoder.mlp.up_proj.forward
+    groups = len(adapter.image_count_groups(probes))
+    assert query == [0] and projection == [0]  # replayed, not run
+    assert edited == [3 * groups]  # the edited module itself runs at every call
+    # outside the block nothing is replayed: the full model runs its own layers
+    assert "forward" not in decoder.self_attn.__dict__
+
+
+class _InPlaceLayer(torch.nn.Module):
+    """A layer whose code changes a constant submodule's output in place before the edited
+    module reads it: a replayed tensor would be changed twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pre = torch.nn.Linear(4, 4)
+        self.edited = torch.nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.pre(x)
+        hidden.mul_(2)
+        return self.edited(hidden)
+
+
+def test_an_output_changed_in_place_is_not_replayed():
+    from evaluator.models.layer_memo import LayerMemo
+
+    torch.manual_seed(0)
+    layer, x = _InPlaceLayer().requires_grad_(False), torch.randn(3, 4)
+    expected = layer(x)
+    memo = LayerMemo.record(layer, [layer.edited], lambda: layer(x))
+    assert memo.outputs == {}
+    for _ in range(2):
+        with memo.replaying():
+            assert torch.equal(layer(x), expected)
+
+
+def test_a_memo_returns_the_recorded_outputs_in_call_order_then_runs_the_module():
+    from evaluator.models.layer_memo import LayerMemo
+
+    class Counted(torch.nn.LayerNorm):
+        runs = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.runs += 1
+            return super().forward(x)
+
+    class Twice(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm, self.edited = Counted(4), torch.nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.norm(self.edited(self.norm(x)) + self.norm(x + 1))
+
+    torch.manual_seed(0)
+    layer, x = Twice().requires_grad_(False), torch.randn(2, 4)
+    layer.edited.weight.requires_grad_(True)
+    memo = LayerMemo.record(layer, [layer.edited], lambda: layer(x))
+    assert [len(v) for v in memo.outputs.values()] == [1]  # one norm call before the edit
+    layer.norm.runs = 0
+    with memo.replaying():
+        out = layer(x)
+    assert layer.norm.runs == 2  # the first call replayed, the two after the edit run
+    assert torch.equal(out, layer(x))
+    assert out.requires_grad  # the edited module's gradient path is the real one

@@ -113,7 +113,9 @@ class FTEditor(Editor):
         with (
             only_trainable(self.adapter.model, params),
             model_mode(self.adapter.model, False),
-            frozen_prefix_loss(self.adapter, [probe], self.first_edited_layer) as step_loss,
+            frozen_prefix_loss(
+                self.adapter, [probe], self.first_edited_layer, [module]
+            ) as step_loss,
         ):
             optimise_steps(
                 optimizer,

@@ -185,7 +185,9 @@ class GRACEEditor(Editor):
             with (
                 only_trainable(self.adapter.model, []),
                 model_mode(self.adapter.model, False),
-                frozen_prefix_loss(self.adapter, [probe], self.first_edited_layer) as step_loss,
+                frozen_prefix_loss(
+                    self.adapter, [probe], self.first_edited_layer, [book]
+                ) as step_loss,
             ):
                 optimise_steps(
                     optimizer,

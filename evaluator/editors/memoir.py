@@ -226,7 +226,9 @@ class MEMOIREditor(Editor):
             with (
                 only_trainable(self.adapter.model, [memory.memory]),
                 model_mode(self.adapter.model, False),
-                frozen_prefix_loss(self.adapter, [probe], self.first_edited_layer) as step_loss,
+                frozen_prefix_loss(
+                    self.adapter, [probe], self.first_edited_layer, [memory]
+                ) as step_loss,
             ):
                 optimise_steps(
                     optimizer,

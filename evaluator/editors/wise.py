@@ -263,9 +263,11 @@ class WISEEditor(Editor):
                 contextlib.ExitStack() as stack,
             ):
                 layer = self.first_edited_layer
-                step_loss = stack.enter_context(frozen_prefix_loss(self.adapter, [probe], layer))
+                step_loss = stack.enter_context(
+                    frozen_prefix_loss(self.adapter, [probe], layer, [memory])
+                )
                 unrelated_losses = [
-                    stack.enter_context(frozen_prefix_loss(self.adapter, [u], layer))
+                    stack.enter_context(frozen_prefix_loss(self.adapter, [u], layer, [memory]))
                     for u in irrelevant
                 ]
                 for _ in range(c.n_iter):

@@ -24,6 +24,7 @@ from torch import nn
 
 from evaluator.models.answer_loss import EditLoss
 from evaluator.models.families import FAMILIES
+from evaluator.models.layer_memo import LayerMemo
 
 if TYPE_CHECKING:
     from evaluator.models.adapter import VLMAdapter
@@ -48,6 +49,7 @@ class _Recorded:
     rows: torch.Tensor
     cols: torch.Tensor  # of each answer token, in the kept logits
     targets: torch.Tensor
+    memo: LayerMemo | None = None  # the first layer's constant calls (evaluator.models.layer_memo)
 
 
 def replayable(adapter: VLMAdapter) -> bool:
@@ -60,7 +62,13 @@ class FrozenPrefixLoss(EditLoss):
     """EditLoss: the mean answer-token cross-entropy of `probes` (as `adapter.loss`), layers
     below `from_layer` run once at construction. Use through `frozen_prefix_loss`."""
 
-    def __init__(self, adapter: VLMAdapter, probes: Sequence[Probe], from_layer: int) -> None:
+    def __init__(
+        self,
+        adapter: VLMAdapter,
+        probes: Sequence[Probe],
+        from_layer: int,
+        edited: Sequence[nn.Module] = (),
+    ) -> None:
         if not 0 <= from_layer < adapter.num_layers:
             raise ValueError(f"from_layer must be in 0..{adapter.num_layers - 1}: {from_layer}")
         self.adapter = adapter
@@ -73,12 +81,14 @@ class FrozenPrefixLoss(EditLoss):
         self.head: nn.Module = head
         first = adapter.get_module(layers_path)[from_layer]
         self.groups = [
-            self._record(first, adapter.encode([probes[i] for i in group]))
+            self._record(first, adapter.encode([probes[i] for i in group]), edited)
             for group in adapter.image_count_groups(probes)
         ]
         super().__init__(self.answer_logits)
 
-    def _record(self, first: nn.Module, batch: dict[str, object]) -> _Recorded:
+    def _record(
+        self, first: nn.Module, batch: dict[str, object], edited: Sequence[nn.Module]
+    ) -> _Recorded:
         adapter = self.adapter
         batch = adapter.to_device(batch)
         labels = batch.pop("labels")
@@ -105,10 +115,16 @@ class FrozenPrefixLoss(EditLoss):
         args, kwargs = seen["args"], dict(seen["kwargs"])  # type: ignore[call-overload]
         hidden = args[0] if args else kwargs.pop("hidden_states")
         in_logits = torch.searchsorted(keep, cols - 1) if keep is not None else cols - 1
-        return _Recorded(
+        group = _Recorded(
             hidden.detach(), tuple(args[1:]), kwargs, labels, keep, rows, in_logits,
             labels[rows, cols],
         )  # fmt: skip
+        if edited:
+            with adapter.labels_active(labels):
+                group.memo = LayerMemo.record(
+                    first, edited, lambda: first(group.hidden, *group.args, **group.kwargs)
+                )
+        return group
 
     def answer_logits(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(logits, targets) of each group, layers from L up run now."""
@@ -125,8 +141,10 @@ class FrozenPrefixLoss(EditLoss):
     def _layers(self, group: _Recorded, layers: list[nn.Module]) -> torch.Tensor:
         hidden = group.hidden
         with self.adapter.labels_active(group.labels):
-            for layer in layers:
-                out = layer(hidden, *group.args, **group.kwargs)
+            for depth, layer in enumerate(layers):
+                replay = group.memo if group.memo is not None and depth == 0 else None
+                with replay.replaying() if replay else contextlib.nullcontext():
+                    out = layer(hidden, *group.args, **group.kwargs)
                 hidden = out[0] if isinstance(out, tuple) else out
         return hidden
 
@@ -138,16 +156,21 @@ class FrozenPrefixLoss(EditLoss):
 
 @contextlib.contextmanager
 def frozen_prefix_loss(
-    adapter: VLMAdapter, probes: Sequence[Probe], from_layer: int | None
+    adapter: VLMAdapter,
+    probes: Sequence[Probe],
+    from_layer: int | None,
+    edited: Sequence[nn.Module] = (),
 ) -> Iterator[EditLoss]:
     """Within the block, an EditLoss of `probes` whose value equals `adapter.loss(probes)` and
-    that runs only layers `from_layer` and above per call (the rest once, on entry); the full
-    model per call where `from_layer` is None, the family is not replayable or the adapter's
-    `prefix_cache` is off. The recorded tensors are dropped on exit."""
+    that runs only layers `from_layer` and above per call (the rest once, on entry); with the
+    `edited` modules of layer `from_layer` named, that layer's calls before theirs run once
+    too (evaluator.models.layer_memo). The full model per call where `from_layer` is None, the
+    family is not replayable or the adapter's `prefix_cache` is off. The recorded tensors are
+    dropped on exit."""
     if from_layer is None or not getattr(adapter, "prefix_cache", False) or not replayable(adapter):
         yield EditLoss(lambda: adapter.answer_logits(probes))
         return
-    loss = FrozenPrefixLoss(adapter, probes, from_layer)
+    loss = FrozenPrefixLoss(adapter, probes, from_layer, edited)
     try:
         yield loss
     finally:
