@@ -52,3 +52,27 @@ def test_shards_use_disjoint_masks_and_are_merged_at_merge_freq():
     memory = adapter.get_module(editor.module_name)
     assert isinstance(memory, WiseSideMemory)
     assert torch.equal(memory.current.detach(), memory.original)
+
+
+class _CountedLoad(list):
+    """Train cases that record when they were first read (a run's LazyCases loads, decodes
+    and hashes the whole train split on first read)."""
+
+    def __init__(self, cases: list, events: list[str]) -> None:
+        super().__init__(cases)
+        self.events = events
+
+    def __len__(self) -> int:
+        if "loaded" not in self.events:
+            self.events.append("loaded")
+        return super().__len__()
+
+
+def test_the_train_split_loads_in_setup_not_in_the_first_edits_latency():
+    adapter = ToyAdapter()
+    events: list[str] = []
+    editor = make_editor("wise", adapter, train=_CountedLoad([make_case(40)], events), n_iter=2)
+    events.append("constructed")
+    editor.apply(wrong_target(adapter, make_case(0)).edit())
+    assert events == ["loaded", "constructed"]
+    assert editor.setup_seconds > 0.0  # reported as efficiency.setup_s, apart from edits
