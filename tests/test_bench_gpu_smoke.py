@@ -19,22 +19,20 @@ def test_the_smoke_reports_each_cached_editor_with_the_cache_off_too(
     out = tmp_path / "smoke.json"
     argv = [
         "--model", str(tiny_llava_onevision_dir), "--benchmark", str(tiny_benchmark_dir),
-        "--device", "cpu", "--cases", "1", "--editors", "grace", "ike",
+        "--device", "cpu", "--cases", "1", "--editors", "ft", "ike",
         "--settings", "single", "--json", str(out),
     ]  # fmt: skip
     assert smoke.main(argv if compare else [*argv, "--no-cache-compare"]) == 0
     rows = json.loads(out.read_text())
     states = [(r["editor"], r["prefix_cache"]) for r in rows]
-    expected = [("grace", True), ("grace", False), ("ike", True)]
-    assert states == (expected if compare else [("grace", True), ("ike", True)])
+    expected = [("ft", True), ("ft", False), ("ike", True)]
+    assert states == (expected if compare else [("ft", True), ("ike", True)])
     assert all(r["status"].startswith("ok") and r["s_per_edit"] >= 0 for r in rows)
-    grace = rows[0]
+    ft = rows[0]
     if compare:  # the speed-up is the cache-off seconds over the cache-on seconds
-        assert grace["speedup_vs_cache_off"] == pytest.approx(
-            rows[1]["s_per_edit"] / grace["s_per_edit"]
-        )
+        assert ft["speedup_vs_cache_off"] == pytest.approx(rows[1]["s_per_edit"] / ft["s_per_edit"])
     else:
-        assert "speedup_vs_cache_off" not in grace
+        assert "speedup_vs_cache_off" not in ft
 
 
 def test_a_cache_that_changed_a_metric_fails_the_smoke() -> None:
