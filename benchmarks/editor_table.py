@@ -7,6 +7,8 @@ process per zoo model side by side.
 
     .venv/bin/python -m benchmarks.editor_table --model data/models/mme-tiny-llava-onevision \\
         --per-tier 200 --out artifacts/editor-table
+    .venv/bin/python -m benchmarks.editor_table --planted --editors planted-noop \\
+        planted-letter-bias planted-perturb --per-tier 200 --out artifacts/planted
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tqdm import tqdm
 from contract import paths
 from contract.names import SETTINGS
 from evaluator.benchmark import load_benchmark
-from evaluator.editors.registry import editor_names
+from evaluator.editors.registry import editor_names, registered
 from evaluator.models import load_vlm
 from evaluator.result import write_result
 from evaluator.run import RunSpec, run_evaluation
@@ -41,6 +43,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--editors", nargs="*", default=None, help="default: every editor")
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument("--out", type=Path, required=True, help="folder for the result JSONs")
+    parser.add_argument(
+        "--planted",
+        action="store_true",
+        help="register the planted editors of tests/planted_editors.py for this run, so "
+        "--editors can name them (planted-noop, planted-letter-bias, planted-perturb, ...)",
+    )
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -71,6 +79,17 @@ def table_row(result: dict) -> str:
 
 def main() -> None:
     args = parse_args()
+    if not args.planted:
+        run_table(args)
+        return
+    from tests.planted_editors import PLANTED
+
+    with registered(*PLANTED):
+        run_table(args)
+
+
+def run_table(args: argparse.Namespace) -> None:
+    """Run (or, with --resume, reuse) each editor and setting and print the table's rows."""
     adapter = load_vlm(args.model)
     split = load_benchmark(args.benchmark, "public")
     args.out.mkdir(parents=True, exist_ok=True)
