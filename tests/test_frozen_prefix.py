@@ -24,7 +24,17 @@ EDITORS = {
     "grace": {"n_iter": 6},
     "wise": {"n_iter": 4, "irrelevant_cases": 2},
     "memoir": {"n_iter": 6},
+    # the target residual's steps (optimise_shift) start at the last edited layer's down
+    # projection; the layers below it and the vision tower run once per edit
+    "memit": {"v_steps": 6, "layers": [0, 1]},
+    "alphaedit": {"v_steps": 6, "layers": [0, 1]},
 }
+
+
+@pytest.fixture(autouse=True)
+def _own_home(monkeypatch, tmp_path) -> None:
+    """The locate editors' statistics caches go to a temporary MME_HOME, not the checkout."""
+    monkeypatch.setenv("MME_HOME", str(tmp_path / "home"))
 
 
 @pytest.fixture(scope="module", params=ZOO)

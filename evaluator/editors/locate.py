@@ -31,6 +31,7 @@ from evaluator.editors.config_fields import field
 from evaluator.editors.layers import LAYER_BOUNDS, LAYER_HELP, check_layer_spec, resolve_layer
 from evaluator.editors.probes import IGNORE, answer_positions, edit_probe, last_prompt_positions
 from evaluator.editors.training import model_mode, only_trainable, seed_everything
+from evaluator.models.frozen_prefix import frozen_prefix_loss
 from evaluator.models.probe import Probe
 
 if TYPE_CHECKING:
@@ -218,11 +219,18 @@ def shifted_last_position(adapter: VLMAdapter, name: str, shift: torch.Tensor) -
 
 
 def optimise_shift(
-    adapter: VLMAdapter, probe: Probe, down_name: str, layer_name: str, config: ValueConfig
+    adapter: VLMAdapter,
+    probe: Probe,
+    down_name: str,
+    layer_name: str,
+    config: ValueConfig,
+    layer: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """MEMIT's target value: a shift of the residual stream after the last edited layer, at the
     last prompt position, that makes the probe answer its target (Adam on the teacher-forced
-    loss plus a norm penalty, its norm clamped). Returns (residual, shift), float32 vectors."""
+    loss plus a norm penalty, its norm clamped). Returns (residual, shift), float32 vectors.
+    With that layer's index `layer`, the steps run only from its down projection up (the rest
+    once: evaluator.models.frozen_prefix), with the same result bit for bit."""
     residual = read_last(adapter, probe, [], [layer_name])[f"{layer_name}:out"]
     shift = torch.zeros_like(residual, requires_grad=True)
     optimizer = torch.optim.Adam([shift], lr=config.v_lr)
@@ -232,10 +240,11 @@ def optimise_shift(
         only_trainable(adapter.model, []),
         model_mode(adapter.model, False),
         shifted_last_position(adapter, down_name, shift),
+        frozen_prefix_loss(adapter, [probe], layer, [adapter.get_module(down_name)]) as step_loss,
     ):
         for _ in range(config.v_steps):
             optimizer.zero_grad(set_to_none=True)
-            nll = adapter.loss([probe])
+            nll = step_loss()
             if nll.item() < config.v_early_stop_loss:
                 break
             loss = nll + config.v_weight_decay * shift.pow(2).sum() / scale
@@ -582,7 +591,7 @@ class ShiftEditor(LocateEditor[PreparedEdit]):
     def prepare(self, edit: Edit) -> PreparedEdit:
         probe = edit_probe(edit)
         residual, shift = optimise_shift(
-            self.adapter, probe, self.down_names[-1], self.top_name, self.config
+            self.adapter, probe, self.down_names[-1], self.top_name, self.config, self.layers[-1]
         )
         return PreparedEdit(probe=probe, target=residual + shift)
 
