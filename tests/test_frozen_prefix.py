@@ -212,6 +212,33 @@ def test_an_output_changed_in_place_is_not_replayed():
             assert torch.equal(layer(x), expected)
 
 
+class _InPlaceAfterEdit(torch.nn.Module):
+    """Changes a constant submodule's output in place after the edited module ran: unseen
+    while recording (it stops at the edited module), seen after the first replay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pre = torch.nn.Linear(4, 4)
+        self.edited = torch.nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.pre(x)
+        return hidden.add_(self.edited(hidden))
+
+
+def test_an_output_changed_in_place_after_a_replay_drops_the_memo():
+    from evaluator.models.layer_memo import LayerMemo
+
+    torch.manual_seed(0)
+    layer, x = _InPlaceAfterEdit().requires_grad_(False), torch.randn(3, 4)
+    memo = LayerMemo.record(layer, [layer.edited], lambda: layer(x))
+    assert list(memo.outputs) == [layer.pre]
+    for _ in range(3):
+        with memo.replaying():
+            assert torch.equal(layer(x), _InPlaceAfterEdit.forward(layer, x))
+    assert memo.outputs == {}  # dropped after the first replay changed its tensor
+
+
 def test_a_memo_returns_the_recorded_outputs_in_call_order_then_runs_the_module():
     from evaluator.models.layer_memo import LayerMemo
 
