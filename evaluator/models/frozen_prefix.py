@@ -1,15 +1,17 @@
 """The loss of an edit's optimisation with its frozen part computed once.
 
-An editor that changes only decoder layers from L up (FT-L, GRACE, WISE: one layer) sees, at
-every optimisation step, the same vision tower output and the same inputs to layer L: only
-layer L and above, the final norm and the LM head depend on what it trains. `FrozenPrefixLoss`
+An editor that changes only decoder layers from L up (FT-L, GRACE, WISE, MEMOIR: one layer;
+MEMIT and AlphaEdit while they optimise their target residual) sees, at every optimisation
+step, the same vision tower output and the same inputs to layer L: only layer L and above, the
+final norm and the LM head depend on what it trains. `FrozenPrefixLoss`
 encodes the probes once, runs the model once up to layer L (a pre-hook on layer L records that
 layer's inputs, hidden states and the position and mask arguments the model built, and stops
 the forward there), then each call runs layers L.. and the head only. It computes exactly what
 `VLMAdapter.loss` computes, with the same operations in the same order, so the loss and its
 gradients are bit-for-bit the same (tests/test_frozen_prefix.py, every editor that uses it, both
 zoo architectures). Only families in the adapter's table (evaluator/models/families.py) are
-replayed; the recorded tensors are released when the `with` block ends.
+replayed; the recorded tensors are released when the `with` block ends. Given the edited
+modules, the calls of layer L made before theirs run once too (evaluator/models/layer_memo.py).
 """
 
 from __future__ import annotations
