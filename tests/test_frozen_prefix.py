@@ -185,25 +185,28 @@ def test_the_edited_layers_calls_before_the_edited_module_run_once_per_edit(zoo)
 
 
 class _InPlaceLayer(torch.nn.Module):
-    """A layer whose code changes a constant submodule's output in place before the edited
-    module reads it: a replayed tensor would be changed twice."""
+    """A layer whose code changes a constant submodule's output in place: before the edited
+    module reads it (seen while recording), or after the edited module ran (unseen while
+    recording, which stops at the edited module; seen after the first replay)."""
 
-    def __init__(self) -> None:
+    def __init__(self, after_edit: bool) -> None:
         super().__init__()
+        self.after_edit = after_edit
         self.pre = torch.nn.Linear(4, 4)
         self.edited = torch.nn.Linear(4, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.pre(x)
-        hidden.mul_(2)
-        return self.edited(hidden)
+        if self.after_edit:
+            return hidden.add_(self.edited(hidden))
+        return self.edited(hidden.mul_(2))
 
 
 def test_an_output_changed_in_place_is_not_replayed():
     from evaluator.models.layer_memo import LayerMemo
 
     torch.manual_seed(0)
-    layer, x = _InPlaceLayer().requires_grad_(False), torch.randn(3, 4)
+    layer, x = _InPlaceLayer(after_edit=False).requires_grad_(False), torch.randn(3, 4)
     expected = layer(x)
     memo = LayerMemo.record(layer, [layer.edited], lambda: layer(x))
     assert memo.outputs == {}
@@ -212,30 +215,16 @@ def test_an_output_changed_in_place_is_not_replayed():
             assert torch.equal(layer(x), expected)
 
 
-class _InPlaceAfterEdit(torch.nn.Module):
-    """Changes a constant submodule's output in place after the edited module ran: unseen
-    while recording (it stops at the edited module), seen after the first replay."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pre = torch.nn.Linear(4, 4)
-        self.edited = torch.nn.Linear(4, 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.pre(x)
-        return hidden.add_(self.edited(hidden))
-
-
 def test_an_output_changed_in_place_after_a_replay_drops_the_memo():
     from evaluator.models.layer_memo import LayerMemo
 
     torch.manual_seed(0)
-    layer, x = _InPlaceAfterEdit().requires_grad_(False), torch.randn(3, 4)
+    layer, x = _InPlaceLayer(after_edit=True).requires_grad_(False), torch.randn(3, 4)
     memo = LayerMemo.record(layer, [layer.edited], lambda: layer(x))
     assert list(memo.outputs) == [layer.pre]
     for _ in range(3):
         with memo.replaying():
-            assert torch.equal(layer(x), _InPlaceAfterEdit.forward(layer, x))
+            assert torch.equal(layer(x), _InPlaceLayer.forward(layer, x))
     assert memo.outputs == {}  # dropped after the first replay changed its tensor
 
 
