@@ -21,6 +21,15 @@ class Stat:
     lo: float | None
     hi: float | None
 
+    def text(self) -> str:
+        """As a table cell shows it: "mean [lo, hi]" to 3 decimals, the mean alone without an
+        interval, "n/a" without a mean."""
+        if self.mean is None:
+            return "n/a"
+        if self.lo is None or self.hi is None:
+            return f"{self.mean:.3f}"
+        return f"{self.mean:.3f} [{self.lo:.3f}, {self.hi:.3f}]"
+
 
 def finite(value: object) -> float | None:
     """`value` as a finite float, else None."""

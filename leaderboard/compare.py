@@ -74,14 +74,6 @@ def run_identity(result: Mapping[str, Any]) -> tuple[str, str, str, str]:
     )
 
 
-def _cell(stat: read.Stat) -> str:
-    if stat.mean is None:
-        return "n/a"
-    if stat.lo is None or stat.hi is None:
-        return f"{stat.mean:.3f}"
-    return f"{stat.mean:.3f} [{stat.lo:.3f}, {stat.hi:.3f}]"
-
-
 def _overlap(a: read.Stat, b: read.Stat) -> str:
     if a.lo is None or a.hi is None or b.lo is None or b.hi is None:
         return "no interval"
@@ -101,7 +93,7 @@ def compare_markdown(
     for name in COMPARED_METRICS:
         sa, sb = read.stat(a, tier, name), read.stat(b, tier, name)
         diff = "n/a" if sa.mean is None or sb.mean is None else f"{sb.mean - sa.mean:+.3f}"
-        lines.append(f"| {name} | {_cell(sa)} | {_cell(sb)} | {diff} | {_overlap(sa, sb)} |")
+        lines.append(f"| {name} | {sa.text()} | {sb.text()} | {diff} | {_overlap(sa, sb)} |")
     lines.append(
         "\nWhere the score intervals overlap, the board gives both runs the same rank. The board's "
         "runs are on the hidden split, whose cases are never shown; the cases each run fixed or "

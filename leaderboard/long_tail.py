@@ -100,12 +100,8 @@ def _md_text(value: object) -> str:
 
 
 def _breakdown_cell(line: Mapping[str, Any], metric: str) -> str:
-    mean, lo, hi = (line[f"{metric}{suffix}"] for suffix in ("", "_lo", "_hi"))
-    if pd.isna(mean):
-        return "n/a"
-    if pd.isna(lo) or pd.isna(hi):
-        return f"{mean:.3f}"
-    return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+    mean, lo, hi = (read.finite(line[f"{metric}{suffix}"]) for suffix in ("", "_lo", "_hi"))
+    return read.Stat(mean, lo, hi).text()
 
 
 def type_breakdown_markdown(result: Mapping[str, Any], label: str) -> str:
