@@ -119,17 +119,19 @@ class LayerMemo:
         """Within the block, each memoised module's k-th call returns its k-th recorded
         output (the real forward past those); afterwards, the memo is emptied if a caller
         changed a returned tensor in place."""
+        # the instance's own `forward` (in its __dict__) shadows the class's; set and removed
+        # there directly, at every step, without nn.Module's attribute bookkeeping
         patched = [(m, m.__dict__.get("forward")) for m in self.outputs]
         for module, out in self.outputs.items():
-            module.forward = _replay(module.forward, out)
+            module.__dict__["forward"] = _replay(module.forward, out)
         try:
             yield
         finally:
             for module, own in patched:
                 if own is None:
-                    del module.forward
+                    del module.__dict__["forward"]
                 else:
-                    module.forward = own
+                    module.__dict__["forward"] = own
             if not self.intact():
                 self.outputs, self._versions = {}, []
 
